@@ -18,7 +18,7 @@ use crate::session::{CloseReason, Frame, Transport};
 
 /// Identifies an HTTP request of the client so its result can be matched.
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-pub struct RequestId(u64);
+pub struct RequestId(pub(crate) u64);
 
 /// An HTTP request for the runtime to perform against the server's Engine.IO path.
 #[derive(Clone, Debug, Eq, PartialEq)]

@@ -1,1 +1,7 @@
-//! Tests that drive a client against a server in memory.
+//! Tests that drive the state machines in memory: the client/server pair harness, the official
+//! Engine.IO v4 conformance cases restated against `ServerSession`, and property tests.
+
+mod conformance;
+mod pair;
+mod props;
+mod scenarios;
