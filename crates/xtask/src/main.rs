@@ -37,16 +37,25 @@ fn root() -> PathBuf {
 
 fn run(cmd: &mut Command) -> Result<(), String> {
     eprintln!("xtask: running {cmd:?}");
-    let status = cmd.status().map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed: {status}")) }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed: {status}"))
+    }
 }
 
 fn test(args: &[String]) -> Result<(), String> {
     ensure_redis()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(Command::new(&cargo)
-        .current_dir(root())
-        .args(["test", "--workspace", "--all-features", "--locked"]))?;
+    run(Command::new(&cargo).current_dir(root()).args([
+        "test",
+        "--workspace",
+        "--all-features",
+        "--locked",
+    ]))?;
     if args.iter().any(|a| a == "--no-interop") {
         return Ok(());
     }
@@ -63,11 +72,17 @@ fn interop() -> Result<(), String> {
     ensure_redis()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // The test servers and clients the Node tests drive.
-    run(Command::new(&cargo)
-        .current_dir(root())
-        .args(["build", "--locked", "--examples", "--bins", "--workspace"]))?;
+    run(Command::new(&cargo).current_dir(root()).args([
+        "build",
+        "--locked",
+        "--examples",
+        "--bins",
+        "--workspace",
+    ]))?;
     if !dir.join("node_modules/.package-lock.json").exists() || lock_newer(&dir) {
-        run(Command::new("npm").current_dir(&dir).args(["ci", "--no-audit", "--no-fund"]))?;
+        run(Command::new("npm")
+            .current_dir(&dir)
+            .args(["ci", "--no-audit", "--no-fund"]))?;
     }
     run(Command::new("node")
         .current_dir(&dir)
@@ -92,7 +107,10 @@ fn interop() -> Result<(), String> {
 
 fn lock_newer(dir: &Path) -> bool {
     let m = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    match (m(dir.join("package-lock.json")), m(dir.join("node_modules/.package-lock.json"))) {
+    match (
+        m(dir.join("package-lock.json")),
+        m(dir.join("node_modules/.package-lock.json")),
+    ) {
         (Some(lock), Some(installed)) => lock > installed,
         _ => true,
     }
@@ -106,7 +124,16 @@ fn ensure_redis() -> Result<(), String> {
     }
     eprintln!("xtask: redis is not running on 127.0.0.1:6379, starting it");
     let started = Command::new("redis-server")
-        .args(["--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379", "--save", ""])
+        .args([
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+        ])
         .args(["--appendonly", "no"])
         .status();
     if !started.is_ok_and(|s| s.success()) {

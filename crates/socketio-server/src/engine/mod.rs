@@ -1,0 +1,119 @@
+//! The Engine.IO v4 server runtime: HTTP long-polling and WebSocket transports on hyper and
+//! tungstenite, driving one [`engineio_proto::ServerSession`] per client in one task.
+//!
+//! Usable on its own (an Engine.IO server at `/engine.io/`), and the base of the Socket.IO
+//! server. The application plugs in through [`EngineHandler`] (accept or refuse handshakes,
+//! create a [`Connection`] per session) and talks to a session through its [`EngineSocket`].
+
+mod config;
+mod service;
+mod session;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use engineio_proto::{CloseReason, Message, Sid, Transport};
+use futures_util::stream::FuturesUnordered;
+
+pub use config::{Cors, EngineConfig};
+pub use service::{Engine, EngineBody};
+pub use session::{EngineSocket, SocketSendError};
+
+/// The HTTP request that opened a session, kept for the application (Socket.IO's
+/// `socket.handshake`).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Handshake {
+    /// The new session's id.
+    pub sid: Sid,
+    /// The transport of the handshake request.
+    pub transport: Transport,
+    /// The request URI (path and query).
+    pub uri: http::Uri,
+    /// The request headers.
+    pub headers: http::HeaderMap,
+    /// The peer's address, when the server knows it.
+    pub remote_addr: Option<SocketAddr>,
+}
+
+impl Handshake {
+    /// The raw query string, without `?`.
+    #[must_use]
+    pub fn query(&self) -> &str {
+        self.uri.query().unwrap_or("")
+    }
+}
+
+/// A unit of application work that runs inside the session's task, such as an event handler.
+pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// The application's tasks for one connection. They run concurrently inside the session's own
+/// task and start in the order they were added, so the handlers of one connection start in the
+/// order its packets arrived.
+#[derive(Default)]
+pub struct Tasks(FuturesUnordered<Task>);
+
+impl Tasks {
+    /// Adds a task.
+    pub fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        self.0.push(Box::pin(task));
+    }
+
+    /// Number of unfinished tasks.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether every task has finished.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Tasks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tasks").field("len", &self.0.len()).finish()
+    }
+}
+
+/// Plugs an application into the engine.
+pub trait EngineHandler: Send + Sync + 'static {
+    /// The per-session state.
+    type Connection: Connection;
+
+    /// The `allowRequest` hook: look at a handshake request and accept it (`Ok`) or refuse it
+    /// with a message (403 over HTTP, 400 for a WebSocket upgrade).
+    ///
+    /// # Errors
+    ///
+    /// The refusal message.
+    fn allow_request(&self, request: &http::request::Parts) -> Result<(), String> {
+        let _ = request;
+        Ok(())
+    }
+
+    /// A session opened.
+    fn on_open(
+        &self,
+        socket: EngineSocket,
+        handshake: Handshake,
+        tasks: &mut Tasks,
+    ) -> Self::Connection;
+}
+
+/// One session's application state. Its methods run in the session's task, in order.
+pub trait Connection: Send + 'static {
+    /// A message arrived.
+    fn on_message(&mut self, msg: Message, tasks: &mut Tasks);
+
+    /// The session upgraded to WebSocket.
+    fn on_upgrade(&mut self, tasks: &mut Tasks) {
+        let _ = tasks;
+    }
+
+    /// The session ended; no more calls follow.
+    fn on_close(&mut self, reason: &CloseReason);
+}
