@@ -1,0 +1,344 @@
+//! The decoder: Engine.IO messages in, Socket.IO packets out.
+
+use bytes::Bytes;
+use engineio_proto::Utf8Bytes;
+
+use crate::error::DecodeError;
+use crate::namespace::{AckId, Namespace};
+use crate::packet::{Packet, PacketType, Payload};
+use crate::validate::validate;
+
+/// Bounds on what one packet may make the [`Decoder`] hold.
+///
+/// ```
+/// use socketio_proto::DecodeLimits;
+///
+/// assert_eq!(DecodeLimits::default().max_attachments, 10);
+/// let limits = DecodeLimits::default().with_max_attachments(64);
+/// assert_eq!(limits.max_attachments, 64);
+/// ```
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct DecodeLimits {
+    /// Most attachments a binary packet may declare (the reference's `maxAttachments`, default
+    /// 10). A header declaring more is rejected before anything is buffered.
+    pub max_attachments: usize,
+    /// Most bytes of one packet: its text plus all its attachments (default 10 MiB, room for
+    /// ten attachments of the default 1 MB Engine.IO `maxPayload`).
+    pub max_packet_bytes: usize,
+    /// Longest namespace name in bytes (default 256; never more than
+    /// [`Namespace::MAX_LEN`]).
+    pub max_namespace_len: usize,
+}
+
+impl DecodeLimits {
+    /// Sets [`max_attachments`](Self::max_attachments).
+    #[must_use]
+    pub const fn with_max_attachments(mut self, max: usize) -> Self {
+        self.max_attachments = max;
+        self
+    }
+
+    /// Sets [`max_packet_bytes`](Self::max_packet_bytes).
+    #[must_use]
+    pub const fn with_max_packet_bytes(mut self, max: usize) -> Self {
+        self.max_packet_bytes = max;
+        self
+    }
+
+    /// Sets [`max_namespace_len`](Self::max_namespace_len).
+    #[must_use]
+    pub const fn with_max_namespace_len(mut self, max: usize) -> Self {
+        self.max_namespace_len = max;
+        self
+    }
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self {
+            max_attachments: 10,
+            max_packet_bytes: 10 * 1024 * 1024,
+            max_namespace_len: 256,
+        }
+    }
+}
+
+/// Turns the messages of one Engine.IO connection into Socket.IO packets.
+///
+/// There is one decoder per Engine.IO connection, shared by all namespaces, because a binary
+/// packet's text and its attachments arrive as consecutive messages. Feed every Engine.IO
+/// message in order: text with [`decode_text`](Self::decode_text) (without the Engine.IO `4`),
+/// binary with [`decode_binary`](Self::decode_binary). Each returns `Ok(Some(packet))` for a
+/// complete packet, or `Ok(None)` while a binary packet is waiting for
+/// [`awaiting_attachments`](Self::awaiting_attachments) more binary messages.
+///
+/// Any error means the peer broke the protocol and the connection should be closed; the
+/// decoder has reset itself by then, and holds nothing. A runtime that bounds the time a
+/// partial packet may wait calls [`reset`](Self::reset) when that time runs out.
+///
+/// ```
+/// use bytes::Bytes;
+/// use socketio_proto::{DecodeLimits, Decoder, Packet};
+///
+/// let mut decoder = Decoder::new(DecodeLimits::default());
+/// let header = r#"51-["upload",{"_placeholder":true,"num":0}]"#;
+/// assert_eq!(decoder.decode_text(header.into()), Ok(None));
+/// assert_eq!(decoder.awaiting_attachments(), 1);
+/// let packet = decoder.decode_binary(Bytes::from_static(b"\x01\x02\x03")).unwrap().unwrap();
+/// let Packet::Event { data, .. } = &packet else { unreachable!() };
+/// assert_eq!(data.attachments(), [Bytes::from_static(b"\x01\x02\x03")]);
+/// assert_eq!(packet.event_name().as_deref(), Some("upload"));
+/// ```
+#[derive(Debug, Default)]
+pub struct Decoder {
+    limits: DecodeLimits,
+    pending: Option<Pending>,
+}
+
+/// A binary packet whose attachments are still arriving.
+#[derive(Debug)]
+struct Pending {
+    head: Head,
+    json: Utf8Bytes,
+    attachments: Vec<Bytes>,
+    bytes: usize,
+}
+
+/// The decoded header fields.
+#[derive(Debug)]
+struct Head {
+    ty: PacketType,
+    attachments: usize,
+    ns: Namespace,
+    ack: Option<AckId>,
+}
+
+impl Decoder {
+    /// A decoder enforcing `limits`.
+    #[must_use]
+    pub fn new(limits: DecodeLimits) -> Self {
+        Self {
+            limits,
+            pending: None,
+        }
+    }
+
+    /// The limits in force.
+    #[must_use]
+    pub fn limits(&self) -> &DecodeLimits {
+        &self.limits
+    }
+
+    /// How many binary messages the packet being reconstructed still needs (0 when idle).
+    #[must_use]
+    pub fn awaiting_attachments(&self) -> usize {
+        self.pending
+            .as_ref()
+            .map_or(0, |p| p.head.attachments - p.attachments.len())
+    }
+
+    /// Drops a partially received packet, freeing its attachments.
+    pub fn reset(&mut self) {
+        self.pending = None;
+    }
+
+    /// Decodes the Socket.IO text of an Engine.IO message (the `4` already stripped).
+    ///
+    /// Returns `Ok(None)` when the text is the header of a binary packet whose attachments are
+    /// still to come.
+    ///
+    /// # Errors
+    ///
+    /// Returns a [`DecodeError`] when the text breaks the grammar, the limits or the payload
+    /// rules, or when a binary packet was still waiting for attachments
+    /// ([`DecodeError::UnexpectedText`]). The decoder is idle afterwards.
+    pub fn decode_text(&mut self, text: Utf8Bytes) -> Result<Option<Packet>, DecodeError> {
+        if self.pending.take().is_some() {
+            return Err(DecodeError::UnexpectedText);
+        }
+        if text.len() > self.limits.max_packet_bytes {
+            return Err(DecodeError::PacketTooLarge {
+                max: self.limits.max_packet_bytes,
+            });
+        }
+        let (head, start) = parse_header(&text, &self.limits)?;
+        // The header is ASCII, so `start` is a char boundary.
+        let json = text.tail(start).unwrap_or_default();
+        match head.ty {
+            PacketType::Disconnect if !json.is_empty() => {
+                return Err(DecodeError::InvalidPayload(head.ty));
+            }
+            PacketType::Ack | PacketType::BinaryAck if head.ack.is_none() => {
+                return Err(DecodeError::MissingAckId);
+            }
+            PacketType::Connect | PacketType::Disconnect | PacketType::ConnectError
+                if head.ack.is_some() =>
+            {
+                return Err(DecodeError::UnexpectedAckId(head.ty));
+            }
+            _ => {}
+        }
+        if !json.is_empty() {
+            validate(head.ty, &json, head.attachments)?;
+        } else if head.attachments > 0 {
+            return Err(DecodeError::UnreferencedAttachment(0));
+        }
+        if head.attachments == 0 {
+            // `50-[...]` is complete at once, and nothing is left waiting (CVE-2026-69185).
+            return Ok(Some(build(head, json, Vec::new())));
+        }
+        self.pending = Some(Pending {
+            attachments: Vec::with_capacity(head.attachments),
+            bytes: text.len(),
+            head,
+            json,
+        });
+        Ok(None)
+    }
+
+    /// Decodes a binary Engine.IO message: the next attachment of the pending binary packet.
+    ///
+    /// Returns the packet once its last attachment has arrived, `Ok(None)` before.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::UnexpectedBinary`] when no binary packet is waiting, and
+    /// [`DecodeError::PacketTooLarge`] when the attachments exceed the byte limit; the
+    /// decoder is idle afterwards.
+    pub fn decode_binary(&mut self, data: Bytes) -> Result<Option<Packet>, DecodeError> {
+        let Some(pending) = self.pending.as_mut() else {
+            return Err(DecodeError::UnexpectedBinary);
+        };
+        pending.bytes = pending.bytes.saturating_add(data.len());
+        if pending.bytes > self.limits.max_packet_bytes {
+            self.pending = None;
+            return Err(DecodeError::PacketTooLarge {
+                max: self.limits.max_packet_bytes,
+            });
+        }
+        pending.attachments.push(data);
+        if pending.attachments.len() < pending.head.attachments {
+            return Ok(None);
+        }
+        Ok(self
+            .pending
+            .take()
+            .map(|p| build(p.head, p.json, p.attachments)))
+    }
+}
+
+fn build(head: Head, json: Utf8Bytes, attachments: Vec<Bytes>) -> Packet {
+    let Head { ty, ns, ack, .. } = head;
+    let data = Payload::new(json, attachments);
+    match ty {
+        PacketType::Connect => Packet::Connect {
+            ns,
+            auth: (!data.is_empty()).then_some(data),
+        },
+        PacketType::Disconnect => Packet::Disconnect { ns },
+        PacketType::Event | PacketType::BinaryEvent => Packet::Event { ns, data, ack },
+        PacketType::ConnectError => Packet::ConnectError { ns, data },
+        // Checked by the caller: an ACK always has an id.
+        PacketType::Ack | PacketType::BinaryAck => Packet::Ack {
+            ns,
+            data,
+            id: ack.unwrap_or(AckId(0)),
+        },
+    }
+}
+
+/// Reads `<type>[<attachments>-][<namespace>,][<ack id>]` and returns the header with the
+/// offset of the JSON.
+fn parse_header(text: &Utf8Bytes, limits: &DecodeLimits) -> Result<(Head, usize), DecodeError> {
+    let b = text.as_bytes();
+    let &first = b.first().ok_or(DecodeError::Empty)?;
+    let ty = PacketType::from_digit(first).ok_or(DecodeError::UnknownType(first))?;
+    let mut i = 1;
+
+    let mut attachments = 0usize;
+    if ty.is_binary() {
+        let digits = digits_at(b, i);
+        if digits == 0 || b.get(i + digits) != Some(&b'-') {
+            return Err(DecodeError::IllegalAttachments);
+        }
+        let too_many = DecodeError::TooManyAttachments {
+            max: limits.max_attachments,
+        };
+        attachments = parse_u64(&b[i..i + digits])
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|&n| n <= limits.max_attachments)
+            .ok_or(too_many)?;
+        i += digits + 1;
+    }
+
+    let mut ns = Namespace::main();
+    if b.get(i) == Some(&b'/') {
+        let end = b[i..]
+            .iter()
+            .position(|&c| c == b',')
+            .map_or(b.len(), |p| i + p);
+        ns = Namespace::with_limit(text.slice(i..end), limits.max_namespace_len)?;
+        i = if end < b.len() { end + 1 } else { end };
+    }
+
+    let mut ack = None;
+    let digits = digits_at(b, i);
+    if digits > 0 {
+        ack = Some(AckId(
+            parse_u64(&b[i..i + digits]).ok_or(DecodeError::InvalidAckId)?,
+        ));
+        i += digits;
+    }
+
+    Ok((
+        Head {
+            ty,
+            attachments,
+            ns,
+            ack,
+        },
+        i,
+    ))
+}
+
+/// Number of ASCII digits starting at `i`.
+fn digits_at(b: &[u8], i: usize) -> usize {
+    b.get(i..)
+        .map_or(0, |s| s.iter().take_while(|c| c.is_ascii_digit()).count())
+}
+
+/// Parses ASCII digits, `None` on overflow.
+fn parse_u64(digits: &[u8]) -> Option<u64> {
+    digits.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_u64_bounds() {
+        assert_eq!(parse_u64(b"0"), Some(0));
+        assert_eq!(parse_u64(b"007"), Some(7));
+        assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_u64(b"18446744073709551616"), None);
+    }
+
+    #[test]
+    fn reset_frees_pending() {
+        let mut d = Decoder::default();
+        let text = r#"52-["a",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#;
+        assert_eq!(d.decode_text(text.into()), Ok(None));
+        assert_eq!(d.decode_binary(Bytes::from_static(b"1")), Ok(None));
+        assert_eq!(d.awaiting_attachments(), 1);
+        d.reset();
+        assert_eq!(d.awaiting_attachments(), 0);
+        assert_eq!(
+            d.decode_binary(Bytes::from_static(b"2")),
+            Err(DecodeError::UnexpectedBinary)
+        );
+    }
+}

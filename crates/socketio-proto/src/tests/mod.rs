@@ -1,0 +1,46 @@
+//! Wire-level tests: the spec examples, the reference parser's test vectors, the official
+//! Socket.IO v5 suite (cases 17-32) and the hostile-input list (reliability.md §5 C).
+
+mod conformance;
+mod hostile;
+mod props;
+
+use bytes::Bytes;
+
+use crate::{DecodeError, DecodeLimits, Decoder, Namespace, Packet};
+
+pub(crate) fn ns(s: &str) -> Namespace {
+    Namespace::new(s).unwrap()
+}
+
+/// Decodes one text message that must be a complete packet.
+pub(crate) fn decode(text: &str) -> Result<Packet, DecodeError> {
+    let mut d = Decoder::new(DecodeLimits::default());
+    let res = d
+        .decode_text(text.into())
+        .map(|p| p.expect("complete packet"));
+    assert_eq!(d.awaiting_attachments(), 0);
+    res
+}
+
+/// Decodes a text message followed by binary messages.
+pub(crate) fn decode_with(text: &str, bins: &[&'static [u8]]) -> Result<Packet, DecodeError> {
+    let mut d = Decoder::new(DecodeLimits::default());
+    assert_eq!(d.decode_text(text.into())?, None);
+    let (last, init) = bins.split_last().expect("at least one attachment");
+    for b in init {
+        assert_eq!(d.decode_binary(Bytes::from_static(b))?, None);
+    }
+    let p = d
+        .decode_binary(Bytes::from_static(last))?
+        .expect("complete");
+    assert_eq!(d.awaiting_attachments(), 0);
+    Ok(p)
+}
+
+/// Decodes `text`, re-encodes the packet and checks the text is byte-identical.
+pub(crate) fn round_trip(text: &str) -> Packet {
+    let p = decode(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    assert_eq!(p.encode().text(), text);
+    p
+}

@@ -1,0 +1,210 @@
+//! Property tests: round trips, attachment feeding, and no panics on arbitrary input.
+
+use bytes::Bytes;
+use proptest::prelude::*;
+
+use crate::{AckId, DecodeLimits, Decoder, Namespace, Packet, Payload};
+
+/// A JSON value as compact text, as `JSON.stringify` writes it.
+fn json_value() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        Just("null".to_owned()),
+        any::<bool>().prop_map(|b| b.to_string()),
+        any::<i64>().prop_map(|n| n.to_string()),
+        ".{0,12}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(|v| format!("[{}]", v.join(","))),
+            prop::collection::vec(("[a-z_]{0,6}", inner), 0..6).prop_map(|v| {
+                let fields: Vec<String> = v
+                    .into_iter()
+                    .map(|(k, v)| format!("{}:{v}", serde_json::to_string(&k).unwrap()))
+                    .collect();
+                format!("{{{}}}", fields.join(","))
+            }),
+        ]
+    })
+}
+
+fn namespace() -> impl Strategy<Value = Namespace> {
+    prop_oneof![
+        Just(Namespace::main()),
+        "/[a-zA-Z0-9_/ -]{1,20}".prop_map(|s| Namespace::new(s).unwrap()),
+    ]
+}
+
+fn event_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        ".{0,10}"
+            .prop_filter("not reserved", |s| !crate::is_reserved_event(s))
+            .prop_map(|s| serde_json::to_string(&s).unwrap()),
+        any::<u32>().prop_map(|n| n.to_string()),
+    ]
+}
+
+/// Arguments with `n` placeholders spread among them, and the `n` attachments.
+fn args() -> impl Strategy<Value = (Vec<String>, Vec<Bytes>)> {
+    (
+        prop::collection::vec(json_value(), 0..5),
+        prop::collection::vec(prop::collection::vec(any::<u8>(), 0..16), 0..4),
+    )
+        .prop_flat_map(|(values, bins)| {
+            let n = values.len() + bins.len();
+            (Just(values), Just(bins), Just(n).prop_shuffle_indices())
+        })
+        .prop_map(|(values, bins, order)| {
+            let mut items: Vec<String> = values;
+            for num in 0..bins.len() {
+                items.push(format!(r#"{{"_placeholder":true,"num":{num}}}"#));
+            }
+            let items = order.into_iter().map(|i| items[i].clone()).collect();
+            (items, bins.into_iter().map(Bytes::from).collect())
+        })
+}
+
+trait ShuffleIndices {
+    fn prop_shuffle_indices(self) -> BoxedStrategy<Vec<usize>>;
+}
+
+impl ShuffleIndices for Just<usize> {
+    fn prop_shuffle_indices(self) -> BoxedStrategy<Vec<usize>> {
+        let n = self.0;
+        Just((0..n).collect::<Vec<_>>()).prop_shuffle().boxed()
+    }
+}
+
+fn packet() -> impl Strategy<Value = Packet> {
+    prop_oneof![
+        (
+            namespace(),
+            prop::option::of(prop::collection::vec(("[a-z]{1,5}", json_value()), 0..4))
+        )
+            .prop_map(|(ns, auth)| Packet::Connect {
+                ns,
+                auth: auth.map(|fields| {
+                    let fields: Vec<String> = fields
+                        .into_iter()
+                        .map(|(k, v)| format!(r#""{k}":{v}"#))
+                        .collect();
+                    Payload::from_json(format!("{{{}}}", fields.join(",")))
+                }),
+            }),
+        namespace().prop_map(Packet::disconnect),
+        (
+            namespace(),
+            event_name(),
+            args(),
+            prop::option::of(any::<u64>())
+        )
+            .prop_map(|(ns, name, (items, bins), ack)| {
+                let mut all = vec![name];
+                all.extend(items);
+                Packet::Event {
+                    ns,
+                    data: Payload::new(format!("[{}]", all.join(",")).into(), bins),
+                    ack: ack.map(AckId),
+                }
+            }),
+        (namespace(), args(), any::<u64>()).prop_map(|(ns, (items, bins), id)| Packet::Ack {
+            ns,
+            data: Payload::new(format!("[{}]", items.join(",")).into(), bins),
+            id: AckId(id),
+        }),
+        (namespace(), ".{0,20}").prop_map(|(ns, m)| Packet::connect_error(ns, &m)),
+    ]
+}
+
+/// Feeds an encoded packet message by message.
+fn feed(d: &mut Decoder, p: &Packet) -> Option<Packet> {
+    let enc = p.encode();
+    let n = enc.attachments().len();
+    let first = d.decode_text(enc.text()).unwrap();
+    if n == 0 {
+        return first;
+    }
+    assert_eq!(first, None);
+    let mut out = None;
+    for (i, a) in enc.attachments().iter().enumerate() {
+        assert_eq!(d.awaiting_attachments(), n - i);
+        out = d.decode_binary(a.clone()).unwrap();
+        assert_eq!(out.is_some(), i + 1 == n);
+    }
+    out
+}
+
+fn limits() -> DecodeLimits {
+    DecodeLimits::default().with_max_attachments(64)
+}
+
+proptest! {
+    #[test]
+    fn decode_encode_round_trip(p in packet()) {
+        let mut d = Decoder::new(limits());
+        let back = feed(&mut d, &p);
+        prop_assert_eq!(back.as_ref(), Some(&p));
+        prop_assert_eq!(d.awaiting_attachments(), 0);
+        // Re-encoding gives the same bytes.
+        prop_assert_eq!(back.unwrap().encode(), p.encode());
+    }
+
+    #[test]
+    fn one_decoder_many_packets(ps in prop::collection::vec(packet(), 1..8)) {
+        let mut d = Decoder::new(limits());
+        for p in &ps {
+            let back = feed(&mut d, p);
+            prop_assert_eq!(back.as_ref(), Some(p));
+        }
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(s in ".{0,64}") {
+        let mut d = Decoder::default();
+        let _ = d.decode_text(s.as_str().into());
+        let _ = d.decode_binary(Bytes::from_static(b"x"));
+    }
+
+    #[test]
+    fn header_like_text_never_panics(
+        ty in "[0-9]",
+        att in prop::option::of("[0-9]{0,3}-?"),
+        nsp in prop::option::of("/[a-z,#]{0,4},?"),
+        id in "[0-9]{0,22}",
+        body in prop::option::of(json_value()),
+    ) {
+        let text = format!(
+            "{ty}{}{}{id}{}",
+            att.unwrap_or_default(),
+            nsp.unwrap_or_default(),
+            body.unwrap_or_default()
+        );
+        let mut d = Decoder::default();
+        if let Ok(Some(p)) = d.decode_text(text.as_str().into()) {
+            // Whatever decodes re-encodes to something that decodes to the same packet.
+            let again = Decoder::default().decode_text(p.encode().text()).unwrap();
+            prop_assert_eq!(again, Some(p));
+        }
+    }
+
+    #[test]
+    fn arbitrary_sequences_never_panic(
+        msgs in prop::collection::vec(
+            prop_oneof![
+                ".{0,40}".prop_map(Ok),
+                prop::collection::vec(any::<u8>(), 0..8).prop_map(Err),
+            ],
+            0..12,
+        )
+    ) {
+        let mut d = Decoder::default();
+        for m in msgs {
+            let res = match m {
+                Ok(t) => d.decode_text(t.as_str().into()),
+                Err(b) => d.decode_binary(Bytes::from(b)),
+            };
+            if res.is_err() {
+                prop_assert_eq!(d.awaiting_attachments(), 0);
+            }
+        }
+    }
+}
