@@ -1,9 +1,15 @@
 //! A Socket.IO v5 server on tokio, hyper and tungstenite.
 //!
-//! The [`engine`] module is the Engine.IO v4 server on its own; [`serve_with`] is a plain
+//! [`SocketIo`] is the server; the [`engine`] module is the Engine.IO v4 server on its own; [`serve_with`] is a plain
 //! accept loop for either.
 
 pub mod engine;
+mod io;
 mod serve;
+
+pub use io::{
+    AckError, AckSender, Args, Broadcast, ConnectError, EmitError, IoConnection, IoHandler, Nsp,
+    Socket, SocketIo, SocketIoConfig,
+};
 
 pub use serve::{not_found, serve_with};

@@ -1,0 +1,247 @@
+//! One Engine.IO connection seen from Socket.IO: the packet decoder and the namespace sockets.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use base64::Engine as _;
+use engineio_proto::{CloseReason, Message};
+use socketio_proto::{Decoder, Namespace, Packet, Payload};
+
+use super::IoInner;
+use super::args::Args;
+use super::ns::{ConnectError, NsInner};
+use super::socket::{AckSender, Socket};
+use crate::engine::{Connection, EngineHandler, EngineSocket, Handshake, Tasks};
+
+/// The Socket.IO side of the engine: creates one [`IoConnection`] per Engine.IO session.
+pub struct IoHandler {
+    io: Arc<IoInner>,
+}
+
+impl std::fmt::Debug for IoHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IoHandler").finish_non_exhaustive()
+    }
+}
+
+impl IoHandler {
+    pub(crate) fn new(io: Arc<IoInner>) -> Self {
+        Self { io }
+    }
+}
+
+/// Sockets of one connection by namespace, shared with the connect tasks.
+type SocketMap = Arc<Mutex<HashMap<String, Slot>>>;
+
+#[derive(Clone)]
+enum Slot {
+    /// Middlewares are running.
+    Connecting,
+    Connected(Socket),
+}
+
+/// One Engine.IO connection's Socket.IO state.
+pub struct IoConnection {
+    io: Arc<IoInner>,
+    engine: EngineSocket,
+    handshake: Arc<Handshake>,
+    decoder: Decoder,
+    sockets: SocketMap,
+    joined: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for IoConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IoConnection")
+            .field("sid", &self.engine.sid())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineHandler for IoHandler {
+    type Connection = IoConnection;
+
+    fn on_open(
+        &self,
+        socket: EngineSocket,
+        handshake: Handshake,
+        tasks: &mut Tasks,
+    ) -> IoConnection {
+        let joined = Arc::new(AtomicBool::new(false));
+        // Close connections that join no namespace in time (`connectTimeout`); not re-armed.
+        let timeout = self.io.config.connect_timeout;
+        let (engine, flag) = (socket.clone(), Arc::clone(&joined));
+        tasks.spawn(async move {
+            tokio::time::sleep(timeout).await;
+            if !flag.load(Ordering::Acquire) {
+                engine.close();
+            }
+        });
+        IoConnection {
+            io: Arc::clone(&self.io),
+            engine: socket,
+            handshake: Arc::new(handshake),
+            decoder: Decoder::new(self.io.config.decode_limits),
+            sockets: Arc::new(Mutex::new(HashMap::new())),
+            joined,
+        }
+    }
+}
+
+fn socket_id() -> Arc<str> {
+    let mut raw = [0u8; 15];
+    let _ = getrandom::fill(&mut raw);
+    Arc::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
+}
+
+impl IoConnection {
+    fn slot(&self, ns: &str) -> Option<Slot> {
+        self.sockets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(ns)
+            .cloned()
+    }
+
+    fn dispatch(&mut self, packet: Packet, tasks: &mut Tasks) {
+        let ns = packet.ns().as_str().to_owned();
+        match (self.slot(&ns), packet) {
+            (None, Packet::Connect { ns, auth }) => self.connect(ns, auth, tasks),
+            (Some(Slot::Connected(socket)), Packet::Event { data, ack, .. }) => {
+                let Some(args) = Args::of_event(data) else {
+                    self.engine.close();
+                    return;
+                };
+                let Some(name) = args.event_name() else {
+                    return;
+                };
+                let ack = ack.map(|id| AckSender::new(socket.clone(), id));
+                if let Some(handler) = socket.handler(&name) {
+                    tasks.spawn(handler(socket, args, ack));
+                }
+            }
+            (Some(Slot::Connected(socket)), Packet::Ack { data, id, .. }) => {
+                match Args::of_ack(data) {
+                    Some(args) => socket.on_ack(id, args),
+                    None => self.engine.close(),
+                }
+            }
+            (Some(Slot::Connected(socket)), Packet::Disconnect { .. }) => {
+                self.sockets
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&ns);
+                socket.close_with_reason("client namespace disconnect");
+            }
+            // A second CONNECT, a packet for a namespace not joined, a CONNECT_ERROR from the
+            // client: the reference closes the whole connection.
+            _ => self.engine.close(),
+        }
+    }
+
+    fn connect(&mut self, ns: Namespace, auth: Option<Payload>, tasks: &mut Tasks) {
+        let name = ns.as_str().to_owned();
+        let nsp = self
+            .io
+            .namespaces
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&name)
+            .cloned();
+        let Some(nsp) = nsp else {
+            let packet = ConnectError::new("Invalid namespace").to_packet(ns);
+            let frames = packet.encode().frames().collect();
+            let _ = self.engine.send_group(frames);
+            return;
+        };
+        let auth = match auth {
+            None => serde_json::Value::Object(serde_json::Map::new()),
+            Some(p) => serde_json::from_str(p.json()).unwrap_or_default(),
+        };
+        self.sockets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.clone(), Slot::Connecting);
+        let socket = Socket::new(
+            socket_id(),
+            Arc::clone(&nsp),
+            self.engine.clone(),
+            Arc::clone(&self.handshake),
+            auth,
+        );
+        let middlewares = nsp
+            .middlewares
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let (sockets, joined, engine) = (
+            Arc::clone(&self.sockets),
+            Arc::clone(&self.joined),
+            self.engine.clone(),
+        );
+        tasks.spawn(async move {
+            for m in middlewares {
+                if let Err(e) = m(socket.clone()).await {
+                    sockets
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&name);
+                    let frames = e.to_packet(ns).encode().frames().collect();
+                    let _ = engine.send_group(frames);
+                    return;
+                }
+            }
+            if engine.is_closed() {
+                return;
+            }
+            finish_connect(&nsp, &socket, &sockets, &name, ns);
+            joined.store(true, Ordering::Release);
+            (nsp.on_connect)(socket);
+        });
+    }
+}
+
+fn finish_connect(nsp: &NsInner, socket: &Socket, sockets: &SocketMap, name: &str, ns: Namespace) {
+    socket.mark_connected();
+    nsp.add(socket);
+    sockets
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(name.to_owned(), Slot::Connected(socket.clone()));
+    let _ = socket.send_packet(Packet::connect_ok(ns, socket.id()));
+}
+
+impl Connection for IoConnection {
+    fn on_message(&mut self, msg: Message, tasks: &mut Tasks) {
+        let decoded = match msg {
+            Message::Text(t) => self.decoder.decode_text(t),
+            Message::Binary(b) => self.decoder.decode_binary(b),
+            _ => return,
+        };
+        match decoded {
+            Ok(Some(packet)) => self.dispatch(packet, tasks),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(sid = ?self.engine.sid(), %e, "socket.io decode error, closing");
+                self.engine.close();
+            }
+        }
+    }
+
+    fn on_close(&mut self, reason: &CloseReason) {
+        let reason = reason.as_str();
+        let slots: Vec<Slot> = self
+            .sockets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        for slot in slots {
+            if let Slot::Connected(s) = slot {
+                s.close_with_reason(reason);
+            }
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! One client's membership of one namespace.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Duration;
+
+use engineio_proto::{Frame, Utf8Bytes};
+use serde::Serialize;
+use socketio_proto::{AckId, Namespace, Packet, Payload, is_reserved_event};
+use tokio::sync::{mpsc, oneshot};
+
+use super::args::Args;
+use super::ns::{Broadcast, NsInner};
+use crate::engine::{EngineSocket, Handshake, SocketSendError};
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+pub(crate) type EventHandler =
+    Arc<dyn Fn(Socket, Args, Option<AckSender>) -> BoxFuture<()> + Send + Sync>;
+type DisconnectHandler = Box<dyn FnOnce(Socket, String) + Send>;
+
+/// Why an emit failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmitError {
+    /// The event name is reserved (`connect`, `disconnect`, ...).
+    #[error("reserved event name {0:?}")]
+    Reserved(String),
+    /// The data did not serialise.
+    #[error("cannot serialise event data")]
+    Serialize(#[source] serde_json::Error),
+    /// The socket is disconnected.
+    #[error("socket disconnected")]
+    Closed,
+}
+
+/// Why an acknowledgement did not come.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AckError {
+    /// The timeout passed; holds the replies received before it (broadcasts).
+    #[error("operation has timed out")]
+    Timeout(Vec<Args>),
+    /// The socket disconnected first.
+    #[error("socket has been disconnected")]
+    Disconnected,
+    /// The emit itself failed.
+    #[error("emit failed")]
+    Emit(#[source] EmitError),
+}
+
+enum AckSlot {
+    One(oneshot::Sender<Args>),
+    Many(mpsc::Sender<Args>),
+}
+
+pub(crate) struct SocketInner {
+    id: Arc<str>,
+    ns: Arc<NsInner>,
+    engine: EngineSocket,
+    handshake: Arc<Handshake>,
+    auth: serde_json::Value,
+    handlers: RwLock<HashMap<String, EventHandler>>,
+    any: RwLock<Option<EventHandler>>,
+    on_disconnect: Mutex<Option<DisconnectHandler>>,
+    acks: Mutex<HashMap<u64, AckSlot>>,
+    rooms: Mutex<HashSet<String>>,
+    connected: AtomicBool,
+    extensions: Mutex<http::Extensions>,
+}
+
+/// A client's socket in one namespace. Cheap to clone.
+#[derive(Clone)]
+pub struct Socket(Arc<SocketInner>);
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.0.id)
+            .field("ns", &self.0.ns.name)
+            .finish()
+    }
+}
+
+pub(crate) fn encode_event<T: Serialize>(event: &str, data: &T) -> Result<Payload, EmitError> {
+    if is_reserved_event(event) {
+        return Err(EmitError::Reserved(event.to_owned()));
+    }
+    let mut json = String::with_capacity(event.len() + 32);
+    json.push('[');
+    json.push_str(&serde_json::to_string(event).map_err(EmitError::Serialize)?);
+    json.push(',');
+    json.push_str(&serde_json::to_string(data).map_err(EmitError::Serialize)?);
+    json.push(']');
+    Ok(Payload::from_json(json))
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Socket {
+    pub(crate) fn new(
+        id: Arc<str>,
+        ns: Arc<NsInner>,
+        engine: EngineSocket,
+        handshake: Arc<Handshake>,
+        auth: serde_json::Value,
+    ) -> Self {
+        Self(Arc::new(SocketInner {
+            id,
+            ns,
+            engine,
+            handshake,
+            auth,
+            handlers: RwLock::new(HashMap::new()),
+            any: RwLock::new(None),
+            on_disconnect: Mutex::new(None),
+            acks: Mutex::new(HashMap::new()),
+            rooms: Mutex::new(HashSet::new()),
+            connected: AtomicBool::new(false),
+            extensions: Mutex::new(http::Extensions::new()),
+        }))
+    }
+
+    /// The socket id (20 random URL-safe characters; never the Engine.IO session id).
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.0.id
+    }
+
+    pub(crate) fn id_arc(&self) -> Arc<str> {
+        Arc::clone(&self.0.id)
+    }
+
+    /// The namespace name.
+    #[must_use]
+    pub fn ns(&self) -> &str {
+        &self.0.ns.name
+    }
+
+    /// The HTTP request that opened the connection.
+    #[must_use]
+    pub fn handshake(&self) -> &Handshake {
+        &self.0.handshake
+    }
+
+    /// The CONNECT payload (`{}` when the client sent none).
+    #[must_use]
+    pub fn auth(&self) -> &serde_json::Value {
+        &self.0.auth
+    }
+
+    /// Per-socket application data.
+    pub fn extensions(&self) -> MutexGuard<'_, http::Extensions> {
+        lock(&self.0.extensions)
+    }
+
+    /// Whether the socket is connected.
+    #[must_use]
+    pub fn connected(&self) -> bool {
+        self.0.connected.load(Ordering::Acquire)
+    }
+
+    /// Registers the handler of `event`. Handlers of one connection start in the order its
+    /// packets arrived and run concurrently; a slow handler never blocks other connections.
+    pub fn on<F, Fut>(&self, event: &str, handler: F)
+    where
+        F: Fn(Self, Args, Option<AckSender>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let h: EventHandler = Arc::new(move |s, a, ack| Box::pin(handler(s, a, ack)));
+        self.0
+            .handlers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(event.to_owned(), h);
+    }
+
+    /// Registers the catch-all handler, for events without their own handler; it receives the
+    /// event name as its first argument.
+    pub fn on_any<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Self, String, Args, Option<AckSender>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let h: EventHandler = Arc::new(move |s, a: Args, ack| {
+            let name = a.event_name().unwrap_or_default();
+            Box::pin(handler(s, name, a, ack))
+        });
+        *self.0.any.write().unwrap_or_else(PoisonError::into_inner) = Some(h);
+    }
+
+    /// Registers the disconnect handler; it receives the reason (`client namespace
+    /// disconnect`, `transport close`, `ping timeout`, `server shutting down`, ...).
+    pub fn on_disconnect<F>(&self, handler: F)
+    where
+        F: FnOnce(Self, String) + Send + 'static,
+    {
+        *lock(&self.0.on_disconnect) = Some(Box::new(handler));
+    }
+
+    pub(crate) fn handler(&self, event: &str) -> Option<EventHandler> {
+        let h = self
+            .0
+            .handlers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(event)
+            .cloned();
+        h.or_else(|| {
+            self.0
+                .any
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        })
+    }
+
+    /// Emits `event` with one argument.
+    ///
+    /// # Errors
+    ///
+    /// [`EmitError`] when the name is reserved, the data does not serialise, or the socket is
+    /// disconnected.
+    pub fn emit<T: Serialize>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        let payload = encode_event(event, data)?;
+        self.send_packet(Packet::Event {
+            ns: self.namespace(),
+            data: payload,
+            ack: None,
+        })
+    }
+
+    /// Emits already-built arguments (as received, binary attachments included) as `event`.
+    ///
+    /// # Errors
+    ///
+    /// [`EmitError::Closed`] when the socket is disconnected.
+    pub fn emit_args(&self, event: &str, args: &Args) -> Result<(), EmitError> {
+        if is_reserved_event(event) {
+            return Err(EmitError::Reserved(event.to_owned()));
+        }
+        self.send_packet(Packet::Event {
+            ns: self.namespace(),
+            data: args.to_event_payload(event),
+            ack: None,
+        })
+    }
+
+    /// Emits `event` with one argument and waits for the client's acknowledgement.
+    ///
+    /// # Errors
+    ///
+    /// [`AckError::Timeout`] after `timeout` (the pending entry is freed),
+    /// [`AckError::Disconnected`] if the socket goes away first.
+    pub async fn emit_with_ack<T: Serialize>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> Result<Args, AckError> {
+        let payload = encode_event(event, data).map_err(AckError::Emit)?;
+        let id = self.0.ns.next_ack();
+        let (tx, rx) = oneshot::channel();
+        lock(&self.0.acks).insert(id.0, AckSlot::One(tx));
+        if let Err(e) = self.send_packet(Packet::Event {
+            ns: self.namespace(),
+            data: payload,
+            ack: Some(id),
+        }) {
+            lock(&self.0.acks).remove(&id.0);
+            return Err(AckError::Emit(e));
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(args)) => Ok(args),
+            Ok(Err(_)) => Err(AckError::Disconnected),
+            Err(_) => {
+                lock(&self.0.acks).remove(&id.0);
+                Err(AckError::Timeout(Vec::new()))
+            }
+        }
+    }
+
+    pub(crate) fn register_ack_channel(&self, id: AckId, tx: mpsc::Sender<Args>) {
+        lock(&self.0.acks).insert(id.0, AckSlot::Many(tx));
+    }
+
+    pub(crate) fn forget_ack(&self, id: AckId) {
+        lock(&self.0.acks).remove(&id.0);
+    }
+
+    /// An ACK arrived; unknown ids are ignored.
+    pub(crate) fn on_ack(&self, id: AckId, args: Args) {
+        let slot = lock(&self.0.acks).remove(&id.0);
+        match slot {
+            Some(AckSlot::One(tx)) => {
+                let _ = tx.send(args);
+            }
+            Some(AckSlot::Many(tx)) => {
+                let _ = tx.try_send(args);
+            }
+            None => tracing::debug!(id = id.0, "ack for an unknown id ignored"),
+        }
+    }
+
+    /// Joins a room.
+    pub fn join(&self, room: &str) {
+        self.0.ns.join(self, room);
+    }
+
+    /// Leaves a room.
+    pub fn leave(&self, room: &str) {
+        self.0.ns.leave(self, room);
+    }
+
+    /// The rooms this socket is in (its own id included).
+    #[must_use]
+    pub fn rooms(&self) -> Vec<String> {
+        lock(&self.0.rooms).iter().cloned().collect()
+    }
+
+    pub(crate) fn add_room(&self, room: &str) -> bool {
+        self.connected() && lock(&self.0.rooms).insert(room.to_owned())
+    }
+
+    pub(crate) fn remove_room(&self, room: &str) -> bool {
+        lock(&self.0.rooms).remove(room)
+    }
+
+    pub(crate) fn take_rooms(&self) -> Vec<String> {
+        lock(&self.0.rooms).drain().collect()
+    }
+
+    /// A broadcast to `room`, without this socket.
+    pub fn to(&self, room: impl Into<String>) -> Broadcast {
+        self.broadcast().to(room)
+    }
+
+    /// A broadcast to the whole namespace, without this socket.
+    pub fn broadcast(&self) -> Broadcast {
+        Broadcast::new(Arc::clone(&self.0.ns)).excluding(self.id_arc())
+    }
+
+    /// Leaves the namespace: sends DISCONNECT and ends the socket with `server namespace
+    /// disconnect`. The connection stays open for other namespaces.
+    pub fn disconnect(&self) {
+        if self.connected() {
+            let _ = self.send_packet(Packet::Disconnect {
+                ns: self.namespace(),
+            });
+            self.close_with_reason("server namespace disconnect");
+        }
+    }
+
+    /// Ends the socket: the disconnect handler runs, rooms are left, pending acks fail.
+    pub(crate) fn close_with_reason(&self, reason: &str) {
+        if !self.0.connected.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        lock(&self.0.acks).clear();
+        let handler = lock(&self.0.on_disconnect).take();
+        if let Some(h) = handler {
+            h(self.clone(), reason.to_owned());
+        }
+        self.0.ns.remove(self);
+    }
+
+    pub(crate) fn mark_connected(&self) {
+        self.0.connected.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn namespace(&self) -> Namespace {
+        Namespace::new(Utf8Bytes::from(self.0.ns.name.as_str())).unwrap_or_default()
+    }
+
+    pub(crate) fn send_packet(&self, packet: Packet) -> Result<(), EmitError> {
+        if !self.connected()
+            && !matches!(packet, Packet::Connect { .. } | Packet::ConnectError { .. })
+        {
+            return Err(EmitError::Closed);
+        }
+        let frames: Vec<Frame> = packet.encode().frames().collect();
+        self.send_frames(frames, false);
+        Ok(())
+    }
+
+    /// Queues encoded frames. A full queue drops a volatile packet and closes the connection
+    /// otherwise (the slow-client policy: never block others, never grow without bound).
+    pub(crate) fn send_frames(&self, frames: Vec<Frame>, volatile: bool) {
+        match self.0.engine.send_group(frames) {
+            Ok(()) | Err(SocketSendError::Closed) => {}
+            Err(SocketSendError::Full) if volatile => {}
+            Err(_) => {
+                tracing::debug!(id = %self.0.id, "outgoing queue full, closing slow client");
+                self.0.engine.close();
+            }
+        }
+    }
+}
+
+/// Answers one event's acknowledgement request. Consumed by the first answer.
+#[derive(Debug)]
+pub struct AckSender {
+    socket: Socket,
+    id: AckId,
+}
+
+impl AckSender {
+    pub(crate) fn new(socket: Socket, id: AckId) -> Self {
+        Self { socket, id }
+    }
+
+    /// Acknowledges with one argument.
+    ///
+    /// # Errors
+    ///
+    /// [`EmitError`] when the data does not serialise or the socket is gone.
+    pub fn send<T: Serialize>(self, data: &T) -> Result<(), EmitError> {
+        let json = format!(
+            "[{}]",
+            serde_json::to_string(data).map_err(EmitError::Serialize)?
+        );
+        self.send_payload(Payload::from_json(json))
+    }
+
+    /// Acknowledges with these arguments (as received, attachments included).
+    ///
+    /// # Errors
+    ///
+    /// [`EmitError::Closed`] when the socket is gone.
+    pub fn send_args(self, args: &Args) -> Result<(), EmitError> {
+        self.send_payload(args.to_ack_payload())
+    }
+
+    fn send_payload(self, data: Payload) -> Result<(), EmitError> {
+        let ns = self.socket.namespace();
+        self.socket.send_packet(Packet::Ack {
+            ns,
+            data,
+            id: self.id,
+        })
+    }
+}
