@@ -47,12 +47,14 @@ impl ConnectError {
     }
 
     pub(crate) fn to_packet(&self, ns: Namespace) -> Packet {
-        let mut obj = serde_json::Map::new();
-        obj.insert("message".into(), self.message.clone().into());
+        // Key order as the reference writes it: message, then data.
+        let mut json = String::from("{\"message\":");
+        json.push_str(&serde_json::Value::from(self.message.as_str()).to_string());
         if let Some(d) = &self.data {
-            obj.insert("data".into(), d.clone());
+            json.push_str(",\"data\":");
+            json.push_str(&d.to_string());
         }
-        let json = serde_json::Value::Object(obj).to_string();
+        json.push('}');
         Packet::ConnectError {
             ns,
             data: Payload::from_json(json),

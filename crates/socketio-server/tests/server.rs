@@ -1,0 +1,419 @@
+//! Loopback tests of the server: raw HTTP and WebSocket clients against `SocketIo`, including
+//! hostile input from the reliability catalogue (sections A, B, C, D).
+
+#![allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use socketio_server::{ConnectError, Socket, SocketIo, SocketIoConfig};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+
+async fn start(config: SocketIoConfig) -> (SocketIo, String) {
+    let io = SocketIo::new(config).unwrap();
+    io.ns("/", |socket: Socket| {
+        socket.on("echo", |s, args, ack| async move {
+            match ack {
+                Some(ack) => drop(ack.send_args(&args)),
+                None => drop(s.emit_args("echo", &args)),
+            }
+        });
+        socket.on("join", |s, args, _| async move {
+            let room: String = args.first().unwrap();
+            s.join(&room);
+        });
+        socket.on("shout", |s, args, _| async move {
+            let (room, text): (String, String) = args.decode().unwrap();
+            let _ = s.to(room).emit("shout", &text);
+        });
+    });
+    io.ns("/admin", |_socket: Socket| {})
+        .use_middleware(|s: Socket| async move {
+            if s.auth()["token"] == "secret" {
+                Ok(())
+            } else {
+                Err(ConnectError::new("not authorized").with_data(serde_json::json!({"code": 7})))
+            }
+        });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(io.clone().serve(listener));
+    (io, addr)
+}
+
+async fn http(
+    addr: &str,
+    method: &str,
+    path_query: &str,
+    body: &'static [u8],
+    content_type: &str,
+) -> (u16, String) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) = http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path_query)
+        .header("host", addr)
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::from_static(body)))
+        .unwrap();
+    let res = send.send_request(req).await.unwrap();
+    let status = res.status().as_u16();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
+
+async fn ws(addr: &str, query: &str) -> Ws {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let url = format!("ws://{addr}/socket.io/?{query}");
+    let (ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    ws
+}
+
+/// Next text frame, skipping pings; binary frames are shown as `<bin N>`.
+async fn next_text(ws: &mut Ws) -> Option<String> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .ok()??
+        {
+            Ok(Message::Text(t)) if t.as_str() == "2" => {}
+            Ok(Message::Text(t)) => return Some(t.to_string()),
+            Ok(Message::Binary(b)) => return Some(format!("<bin {}>", b.len())),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+async fn connected(addr: &str) -> Ws {
+    let mut ws = ws(addr, "EIO=4&transport=websocket").await;
+    assert!(next_text(&mut ws).await.unwrap().starts_with("0{"));
+    ws.send(Message::text("40")).await.unwrap();
+    assert!(next_text(&mut ws).await.unwrap().starts_with("40{\"sid\":"));
+    ws
+}
+
+#[tokio::test]
+async fn event_and_ack_round_trip() {
+    let (_io, addr) = start(SocketIoConfig::default()).await;
+    let mut ws = connected(&addr).await;
+    ws.send(Message::text(r#"421["echo",1,"2",{"3":[true]}]"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_text(&mut ws).await.unwrap(),
+        r#"431[1,"2",{"3":[true]}]"#
+    );
+    ws.send(Message::text(r#"42["echo","x"]"#)).await.unwrap();
+    assert_eq!(next_text(&mut ws).await.unwrap(), r#"42["echo","x"]"#);
+}
+
+#[tokio::test]
+async fn binary_attachments_are_echoed() {
+    let (_io, addr) = start(SocketIoConfig::default()).await;
+    let mut ws = connected(&addr).await;
+    ws.send(Message::text(
+        r#"451-["echo",{"_placeholder":true,"num":0}]"#,
+    ))
+    .await
+    .unwrap();
+    ws.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
+    assert_eq!(
+        next_text(&mut ws).await.unwrap(),
+        r#"451-["echo",{"_placeholder":true,"num":0}]"#
+    );
+    assert_eq!(next_text(&mut ws).await.unwrap(), "<bin 3>");
+}
+
+#[tokio::test]
+async fn rooms_exclude_the_sender() {
+    let (_io, addr) = start(SocketIoConfig::default()).await;
+    let mut a = connected(&addr).await;
+    let mut b = connected(&addr).await;
+    let mut c = connected(&addr).await;
+    for ws in [&mut a, &mut b] {
+        ws.send(Message::text(r#"42["join","r"]"#)).await.unwrap();
+    }
+    // A round trip on each makes sure the joins were handled.
+    for ws in [&mut a, &mut b, &mut c] {
+        ws.send(Message::text(r#"429["echo"]"#)).await.unwrap();
+        assert_eq!(next_text(ws).await.unwrap(), "439[]");
+    }
+    a.send(Message::text(r#"42["shout","r","hi"]"#))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut b).await.unwrap(), r#"42["shout","hi"]"#);
+    c.send(Message::text(r#"4210["echo"]"#)).await.unwrap();
+    assert_eq!(
+        next_text(&mut c).await.unwrap(),
+        "4310[]",
+        "c is not in the room"
+    );
+    a.send(Message::text(r#"4211["echo"]"#)).await.unwrap();
+    assert_eq!(
+        next_text(&mut a).await.unwrap(),
+        "4311[]",
+        "the sender is excluded"
+    );
+}
+
+#[tokio::test]
+async fn d1_unknown_namespace_is_refused_and_the_session_kept() {
+    let (_io, addr) = start(SocketIoConfig::default()).await;
+    let mut ws = ws(&addr, "EIO=4&transport=websocket").await;
+    next_text(&mut ws).await.unwrap();
+    ws.send(Message::text("40/random")).await.unwrap();
+    assert_eq!(
+        next_text(&mut ws).await.unwrap(),
+        r#"44/random,{"message":"Invalid namespace"}"#
+    );
+    ws.send(Message::text("40")).await.unwrap();
+    assert!(next_text(&mut ws).await.unwrap().starts_with("40{"));
+}
+
+#[tokio::test]
+async fn middleware_refusal_carries_message_and_data() {
+    let (_io, addr) = start(SocketIoConfig::default()).await;
+    let mut ws = ws(&addr, "EIO=4&transport=websocket").await;
+    next_text(&mut ws).await.unwrap();
+    ws.send(Message::text(r#"40/admin,{"token":"nope"}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_text(&mut ws).await.unwrap(),
+        r#"44/admin,{"message":"not authorized","data":{"code":7}}"#
+    );
+    ws.send(Message::text(r#"40/admin,{"token":"secret"}"#))
+        .await
+        .unwrap();
+    assert!(
+        next_text(&mut ws)
+            .await
+            .unwrap()
+            .starts_with("40/admin,{\"sid\":")
+    );
+}
+
+#[tokio::test]
+async fn d2_d3_packets_for_unjoined_namespaces_close_the_connection() {
+    let (_io, addr) = start(SocketIoConfig::default()).await;
+    let mut ws = connected(&addr).await;
+    ws.send(Message::text(r#"42/admin,["x"]"#)).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, None);
+    let mut ws = connected(&addr).await;
+    ws.send(Message::text("40")).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, None, "a second CONNECT closes");
+}
+
+#[tokio::test]
+async fn c_parser_violations_close_the_connection() {
+    let (_io, addr) = start(SocketIoConfig::default()).await;
+    let cases = [
+        "4abc",
+        "42{}",
+        r#"42abc["echo"]"#,
+        r#"42["connect"]"#,
+        "4511-[\"x\"]",
+        r#"42[{"toString":"foo"}]"#,
+    ];
+    for bad in cases {
+        let mut ws = connected(&addr).await;
+        ws.send(Message::text(bad)).await.unwrap();
+        assert_eq!(next_text(&mut ws).await, None, "{bad} must close");
+    }
+}
+
+#[tokio::test]
+async fn a_http_errors() {
+    let (_io, addr) = start(SocketIoConfig::default()).await;
+    let p = "/socket.io/";
+    assert_eq!(
+        http(&addr, "GET", &format!("{p}?EIO=4"), b"", "text/plain")
+            .await
+            .0,
+        400
+    );
+    let r = http(
+        &addr,
+        "GET",
+        &format!("{p}?EIO=5&transport=polling"),
+        b"",
+        "text/plain",
+    )
+    .await;
+    assert_eq!(
+        r,
+        (
+            400,
+            r#"{"code":5,"message":"Unsupported protocol version"}"#.to_owned()
+        )
+    );
+    let r = http(
+        &addr,
+        "POST",
+        &format!("{p}?EIO=4&transport=polling"),
+        b"",
+        "text/plain",
+    )
+    .await;
+    assert_eq!(
+        r,
+        (
+            400,
+            r#"{"code":2,"message":"Bad handshake method"}"#.to_owned()
+        )
+    );
+    let long = "a".repeat(10_000);
+    for sid in ["nope", long.as_str(), "%00%00"] {
+        let r = http(
+            &addr,
+            "GET",
+            &format!("{p}?EIO=4&transport=polling&sid={sid}"),
+            b"",
+            "text/plain",
+        )
+        .await;
+        assert_eq!(
+            r,
+            (
+                400,
+                r#"{"code":1,"message":"Session ID unknown"}"#.to_owned()
+            )
+        );
+    }
+    let r = http(
+        &addr,
+        "GET",
+        &format!("{p}?EIO=4&transport=websocket"),
+        b"",
+        "text/plain",
+    )
+    .await;
+    assert_eq!(r, (400, r#"{"code":3,"message":"Bad request"}"#.to_owned()));
+    assert_eq!(http(&addr, "GET", "/other", b"", "text/plain").await.0, 404);
+}
+
+async fn polling_sid(addr: &str) -> String {
+    let (status, body) = http(
+        addr,
+        "GET",
+        "/socket.io/?EIO=4&transport=polling",
+        b"",
+        "text/plain",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let open: serde_json::Value = serde_json::from_str(&body[1..]).unwrap();
+    open["sid"].as_str().unwrap().to_owned()
+}
+
+/// Waits (bounded) until the engine has no session left.
+async fn wait_sessions_gone(io: &SocketIo) {
+    for _ in 0..100 {
+        if io.engine().session_count() == 0 {
+            return;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("sessions still open: {}", io.engine().session_count());
+}
+
+#[tokio::test]
+async fn a14_binary_post_is_refused_and_closes() {
+    let (io, addr) = start(SocketIoConfig::default()).await;
+    let sid = polling_sid(&addr).await;
+    let q = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    assert_eq!(
+        http(&addr, "POST", &q, b"40", "application/octet-stream")
+            .await
+            .0,
+        400
+    );
+    wait_sessions_gone(&io).await;
+    assert_eq!(http(&addr, "GET", &q, b"", "text/plain").await.0, 400);
+}
+
+#[tokio::test]
+async fn a10_oversized_post_is_413_and_closes() {
+    let mut config = SocketIoConfig::default();
+    config.engine.session.max_payload = 16;
+    let (io, addr) = start(config).await;
+    let sid = polling_sid(&addr).await;
+    let q = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    let r = http(
+        &addr,
+        "POST",
+        &q,
+        b"4aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "text/plain",
+    )
+    .await;
+    assert_eq!(r.0, 413);
+    wait_sessions_gone(&io).await;
+}
+
+#[tokio::test]
+async fn polling_event_round_trip() {
+    let (_io, addr) = start(SocketIoConfig::default()).await;
+    let sid = polling_sid(&addr).await;
+    let q = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    assert_eq!(
+        http(&addr, "POST", &q, b"40", "text/plain;charset=UTF-8").await,
+        (200, "ok".to_owned())
+    );
+    let (_, body) = http(&addr, "GET", &q, b"", "text/plain").await;
+    assert!(body.starts_with("40{\"sid\":"), "{body}");
+    assert_eq!(
+        http(&addr, "POST", &q, br#"423["echo","hi"]"#, "text/plain")
+            .await
+            .0,
+        200
+    );
+    let (_, body) = http(&addr, "GET", &q, b"", "text/plain").await;
+    assert_eq!(body, r#"433["hi"]"#);
+}
+
+#[tokio::test]
+async fn b1_upgrade_with_unknown_sid_is_refused() {
+    let (_io, addr) = start(SocketIoConfig::default()).await;
+    let stream = TcpStream::connect(&addr).await.unwrap();
+    let url =
+        format!("ws://{addr}/socket.io/?EIO=4&transport=websocket&sid=AAAAAAAAAAAAAAAAAAAAAAAA");
+    assert!(tokio_tungstenite::client_async(url, stream).await.is_err());
+}
+
+#[tokio::test]
+async fn b8_websocket_message_over_the_limit_closes() {
+    let mut config = SocketIoConfig::default();
+    config.engine.session.max_payload = 64;
+    let (io, addr) = start(config).await;
+    let mut ws = connected(&addr).await;
+    ws.send(Message::text(format!(
+        "42[\"echo\",\"{}\"]",
+        "x".repeat(100)
+    )))
+    .await
+    .unwrap();
+    assert_eq!(next_text(&mut ws).await, None);
+    wait_sessions_gone(&io).await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_closes_every_session() {
+    let (io, addr) = start(SocketIoConfig::default()).await;
+    let mut a = connected(&addr).await;
+    let mut b = connected(&addr).await;
+    io.close();
+    assert_eq!(next_text(&mut a).await, None);
+    assert_eq!(next_text(&mut b).await, None);
+}
