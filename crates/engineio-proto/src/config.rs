@@ -4,6 +4,10 @@ use std::time::Duration;
 
 use crate::error::ConfigError;
 
+/// Smallest accepted `max_payload`: room for any control payload (`6\x1e1`) and a short
+/// message.
+pub const MIN_MAX_PAYLOAD: u64 = 8;
+
 /// Which transports a side may use.
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
 #[non_exhaustive]
@@ -97,8 +101,8 @@ impl ServerConfig {
                 return Err(ConfigError::ZeroDuration(name));
             }
         }
-        if self.max_payload == 0 {
-            return Err(ConfigError::ZeroSize("max_payload"));
+        if self.max_payload < MIN_MAX_PAYLOAD {
+            return Err(ConfigError::TooSmall("max_payload", MIN_MAX_PAYLOAD));
         }
         if self.max_buffered_packets == 0 {
             return Err(ConfigError::ZeroSize("max_buffered_packets"));

@@ -205,6 +205,9 @@ pub enum ConfigError {
     /// A size that must be positive is zero.
     #[error("{0} must be greater than zero")]
     ZeroSize(&'static str),
+    /// A size below its minimum.
+    #[error("{0} must be at least {1}")]
+    TooSmall(&'static str, u64),
     /// Every transport is disabled.
     #[error("at least one transport must be enabled")]
     NoTransport,

@@ -69,7 +69,7 @@ mod text;
 mod tests;
 
 pub use client::{ClientEvent, ClientSession, ClientTransmit, HttpRequest, HttpResult, RequestId};
-pub use config::{ClientConfig, ServerConfig, Transports};
+pub use config::{ClientConfig, MIN_MAX_PAYLOAD, ServerConfig, Transports};
 pub use error::{ConfigError, DecodeError, ProtocolError, RequestError, SendError};
 pub use http::{HttpResponse, JSON_CONTENT_TYPE, Method, PAYLOAD_CONTENT_TYPE};
 pub use packet::{Message, OpenPacket, Packet, PacketType, WsMessage};

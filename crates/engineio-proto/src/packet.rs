@@ -323,6 +323,14 @@ impl Packet {
     /// The text form of this packet (for polling; binary becomes `b` + base64).
     #[must_use]
     pub fn encode_text(&self) -> Utf8Bytes {
+        if let Self::Open(open) = self {
+            // Serialise the JSON once (encoded_text_len would serialise it too).
+            let json = open.to_json();
+            let mut out = String::with_capacity(json.len() + 1);
+            out.push('0');
+            out.push_str(&json);
+            return Utf8Bytes::from(out);
+        }
         let mut out = String::with_capacity(self.encoded_text_len());
         self.encode_text_into(&mut out);
         Utf8Bytes::from(out)

@@ -373,6 +373,9 @@ impl ClientSession {
 
     /// Queues a message for the server.
     ///
+    /// Text sent over polling must not contain U+001E, the payload record separator (as in
+    /// the reference); Socket.IO's JSON never does.
+    ///
     /// # Errors
     ///
     /// [`SendError::Closed`] after a close, [`SendError::Full`] at the queue limit.
@@ -396,11 +399,16 @@ impl ClientSession {
             return;
         }
         if self.state == State::Open && self.transport == Transport::Polling {
-            // Messages already queued go first, in the same POST when no POST is in flight.
-            let mut enc = PayloadEncoder::new(usize::MAX);
+            // Messages already queued go first, in the same POST when no POST is in flight and
+            // they fit within the server's maxPayload together with the close packet.
+            let max = self.server_max_payload();
+            let mut enc = PayloadEncoder::new(max);
             if self.post_req.is_none() {
-                for p in self.out.drain(..) {
-                    enc.push(&p);
+                let queued: usize = self.out.iter().map(|p| p.encoded_text_len() + 1).sum();
+                if queued + 1 <= max {
+                    for p in self.out.drain(..) {
+                        enc.push(&p);
+                    }
                 }
             }
             enc.push(&Packet::Close);
@@ -595,12 +603,7 @@ impl ClientSession {
                 if self.post_req.is_some() || self.out.is_empty() {
                     return;
                 }
-                let max = self
-                    .handshake
-                    .as_ref()
-                    .and_then(|h| h.max_payload)
-                    .and_then(|m| usize::try_from(m).ok())
-                    .unwrap_or(usize::MAX);
+                let max = self.server_max_payload();
                 let mut enc = PayloadEncoder::new(max);
                 while let Some(p) = self.out.front() {
                     if !enc.push(p) {
@@ -613,6 +616,15 @@ impl ClientSession {
                 self.post_req = Some(id);
             }
         }
+    }
+
+    /// The server's `maxPayload`, once known.
+    fn server_max_payload(&self) -> usize {
+        self.handshake
+            .as_ref()
+            .and_then(|h| h.max_payload)
+            .and_then(|m| usize::try_from(m).ok())
+            .unwrap_or(usize::MAX)
     }
 
     fn fail(&mut self, err: ProtocolError) -> ProtocolError {

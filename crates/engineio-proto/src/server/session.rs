@@ -386,6 +386,9 @@ impl ServerSession {
 
     /// Queues a message for the client.
     ///
+    /// Text sent over polling must not contain U+001E, the payload record separator (as in
+    /// the reference); Socket.IO's JSON never does.
+    ///
     /// # Errors
     ///
     /// [`SendError::Closed`] after a close, [`SendError::Full`] when the queue is at its
@@ -592,7 +595,7 @@ impl ServerSession {
             State::Closed => {}
             State::Open => {
                 if !self.out.is_empty() {
-                    let body = self.drain_payload(false);
+                    let (body, _) = self.drain_payload(false);
                     self.answer_get(body);
                 } else if matches!(self.upgrade, Upgrade::Pending { probed: true, .. }) {
                     // Release the poll so the client can finish the upgrade.
@@ -600,12 +603,11 @@ impl ServerSession {
                 }
             }
             State::Closing { deferred } => {
-                let body = if self.out.is_empty() && deferred {
-                    Bytes::from_static(b"6\x1e1")
+                let (body, done) = if self.out.is_empty() && deferred {
+                    (Bytes::from_static(b"6\x1e1"), true)
                 } else {
                     self.drain_payload(true)
                 };
-                let done = self.out.is_empty();
                 self.answer_get(body);
                 if done {
                     self.close_with(CloseReason::ForcedClose);
@@ -621,8 +623,8 @@ impl ServerSession {
     }
 
     /// Joins queued frames into one payload of at most `max_payload` bytes (at least one
-    /// frame), appending `1` when closing and everything fit.
-    fn drain_payload(&mut self, closing: bool) -> Bytes {
+    /// frame), appending `1` when closing and everything fit; says whether `1` went in.
+    fn drain_payload(&mut self, closing: bool) -> (Bytes, bool) {
         let max = usize::try_from(self.config.max_payload).unwrap_or(usize::MAX);
         let mut enc = PayloadEncoder::new(max);
         let mut scratch = std::mem::take(&mut self.scratch);
@@ -636,10 +638,8 @@ impl ServerSession {
             let _ = self.pop_out();
         }
         self.scratch = scratch;
-        if closing && self.out.is_empty() {
-            enc.push(&Packet::Close);
-        }
-        enc.finish().into_bytes()
+        let closed = closing && self.out.is_empty() && enc.push(&Packet::Close);
+        (enc.finish().into_bytes(), closed)
     }
 
     /// Ends the session now. A waiting GET receives `1`; a WebSocket is closed.

@@ -474,3 +474,62 @@ fn a_lost_pong_closes_the_server_side() {
             .contains(&Event::Closed(CloseReason::PingTimeout))
     );
 }
+
+#[test]
+fn closing_with_a_full_last_response_still_sends_the_close_packet() {
+    // Fuzz finding F3: the queue fills the last response exactly; `1` must follow in the next.
+    let config = ServerConfig {
+        max_payload: 8,
+        ..Default::default()
+    };
+    let mut p = Pair::new(config, polling_client());
+    p.drive();
+    p.session().send(Message::from("abcdefg")).unwrap(); // `4abcdefg`: 8 bytes
+    let now = p.now;
+    p.session().close(now);
+    p.drive();
+    let events = p.client_events();
+    assert_eq!(client_messages(&events), vec![Message::from("abcdefg")]);
+    assert!(
+        events.contains(&ClientEvent::Closed(CloseReason::TransportClose)),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn client_close_respects_the_server_max_payload() {
+    // Fuzz finding F4: the close POST stays within maxPayload.
+    let config = ServerConfig {
+        max_payload: 8,
+        ..Default::default()
+    };
+    let mut p = Pair::new(config, polling_client());
+    p.drive();
+    p.client.send(Message::from("0123456789")).unwrap();
+    p.client.send(Message::from("0123456789")).unwrap();
+    let now = p.now;
+    p.client.close(now);
+    p.drive();
+    assert!(
+        p.post_bodies
+            .iter()
+            .all(|b| b.len() <= 8 || !b.contains(&0x1e)),
+        "{:?}",
+        p.post_bodies
+    );
+    assert!(
+        p.server_events()
+            .iter()
+            .any(|e| matches!(e, Event::Closed(_)))
+    );
+}
+
+#[test]
+fn tiny_max_payload_is_refused() {
+    // Fuzz finding F1.
+    let config = ServerConfig {
+        max_payload: 2,
+        ..Default::default()
+    };
+    assert!(crate::Server::new(std::sync::Arc::new(config), [0; 32]).is_err());
+}
