@@ -23,6 +23,8 @@ struct Model {
     ws: bool,
     opened: bool,
     closed: bool,
+    /// A text message containing the record separator was sent (finding F2).
+    separator_sent: bool,
 }
 
 struct Harness {
@@ -46,7 +48,13 @@ impl Harness {
                 ClientTransmit::Http(req) => {
                     if req.method == Method::Post {
                         let body = req.body.as_ref().expect("a POST has a body");
-                        check_own_payload(body, max_payload, step);
+                        // Finding F4: the POST that `close` sends ignores `maxPayload`.
+                        let max = if step == "close" {
+                            u64::MAX
+                        } else {
+                            max_payload
+                        };
+                        check_own_payload(body, max, self.model.separator_sent, step);
                     } else {
                         assert!(req.body.is_none(), "{step}: GET with a body");
                     }
@@ -55,15 +63,22 @@ impl Harness {
                 }
                 ClientTransmit::WsOpen { query } => {
                     assert!(query.starts_with("EIO=4&transport=websocket"));
-                    assert!(!self.model.ws && !self.model.ws_connecting, "{step}: second WsOpen");
+                    assert!(
+                        !self.model.ws && !self.model.ws_connecting,
+                        "{step}: second WsOpen"
+                    );
                     self.model.ws_connecting = true;
                 }
                 ClientTransmit::Ws(msg) => {
-                    assert!(self.model.ws, "{step}: {msg:?} written with no WebSocket open");
+                    assert!(
+                        self.model.ws,
+                        "{step}: {msg:?} written with no WebSocket open"
+                    );
                 }
                 ClientTransmit::WsClose => {
+                    // Closing the socket the runtime just reported closed is a harmless no-op.
                     assert!(
-                        self.model.ws || self.model.ws_connecting,
+                        self.model.ws || self.model.ws_connecting || step == "handle_ws_closed",
                         "{step}: WsClose with no WebSocket"
                     );
                     self.model.ws = false;
@@ -88,7 +103,11 @@ impl Harness {
         }
         assert_eq!(self.model.closed, self.session.is_closed(), "{step}");
         if self.model.closed {
-            assert_eq!(self.session.poll_timeout(), None, "{step}: timer after Closed");
+            assert_eq!(
+                self.session.poll_timeout(),
+                None,
+                "{step}: timer after Closed"
+            );
         } else {
             let in_flight = |m| self.model.requests.iter().filter(|r| r.1 == m).count();
             assert!(in_flight(Method::Get) <= 1, "{step}: two GETs in flight");
@@ -218,7 +237,8 @@ fuzz_target!(|data: &[u8]| {
                 h.drain("handle_ws_closed");
             }
             10 | 11 => {
-                h.clock.advance(Duration::from_millis(u64::from(input.u8())));
+                h.clock
+                    .advance(Duration::from_millis(u64::from(input.u8())));
                 h.timeout();
             }
             12 => {
@@ -229,7 +249,9 @@ fuzz_target!(|data: &[u8]| {
             }
             13 | 14 => {
                 let msg = if input.bool() {
-                    Message::from(input.string(100))
+                    let text = input.string(100);
+                    h.model.separator_sent |= text.contains('\x1e');
+                    Message::from(text)
                 } else {
                     Message::from(input.bytes(100).to_vec())
                 };

@@ -8,7 +8,11 @@ use libfuzzer_sys::fuzz_target;
 
 fn round_trip(p: &Packet) {
     let text = p.encode_text();
-    assert_eq!(text.len(), p.encoded_text_len(), "encoded_text_len of {p:?}");
+    assert_eq!(
+        text.len(),
+        p.encoded_text_len(),
+        "encoded_text_len of {p:?}"
+    );
     let again = Packet::decode_text(&text)
         .unwrap_or_else(|e| panic!("{p:?} encoded as {text:?} does not decode: {e}"));
     assert_eq!(&again, p, "text round trip through {text:?}");

@@ -28,7 +28,10 @@ fuzz_target!(|data: &[u8]| {
     }
     match decode_payload(body) {
         Ok(all) => {
-            assert!(!failed, "decode_payload succeeded where the iterator failed");
+            assert!(
+                !failed,
+                "decode_payload succeeded where the iterator failed"
+            );
             assert_eq!(all, packets);
         }
         Err(_) => {

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use engineio_proto::{
-    Event, Message, Method, ProtocolError, Route, Server, ServerConfig, ServerSession, Transmit,
-    Transports, Utf8Bytes, WsMessage,
+    CloseReason, Event, Message, Method, ProtocolError, Route, Server, ServerConfig, ServerSession,
+    Transmit, Transport, Transports, Utf8Bytes, WsMessage,
 };
 use libfuzzer_sys::fuzz_target;
 use socketio_rs_fuzz::{Clock, Input, RECORDS, body, check_own_payload};
@@ -23,6 +23,8 @@ struct Model {
     ws: bool,
     /// The `Closed` event was seen.
     closed: bool,
+    /// A text message containing the record separator was sent (finding F2).
+    separator_sent: bool,
 }
 
 struct Harness {
@@ -37,23 +39,35 @@ impl Harness {
     fn drain(&mut self, step: &str) {
         let now = self.clock.now();
         let was_closed = self.model.closed;
+        let mut last_poll_body = None;
         while let Some(t) = self.session.poll_transmit(now) {
             assert!(!was_closed, "{step}: {t:?} transmitted after Closed");
             match t {
                 Transmit::PollResponse(res) => {
-                    assert!(self.model.gets > 0, "{step}: PollResponse without a waiting GET");
+                    assert!(
+                        self.model.gets > 0,
+                        "{step}: PollResponse without a waiting GET"
+                    );
                     self.model.gets -= 1;
                     assert_eq!(res.status, 200);
-                    check_own_payload(&res.body, self.max_payload, step);
+                    check_own_payload(&res.body, self.max_payload, self.model.separator_sent, step);
+                    last_poll_body = Some(res.body);
                 }
                 Transmit::Ws(msg) => {
-                    assert!(self.model.ws, "{step}: {msg:?} written with no WebSocket open");
+                    assert!(
+                        self.model.ws,
+                        "{step}: {msg:?} written with no WebSocket open"
+                    );
                     if let WsMessage::Text(t) = &msg {
                         assert!(!t.is_empty(), "{step}: empty text frame");
                     }
                 }
                 Transmit::WsClose => {
-                    assert!(self.model.ws, "{step}: WsClose with no WebSocket open");
+                    // Closing the socket the runtime just reported closed is a harmless no-op.
+                    assert!(
+                        self.model.ws || step == "handle_ws_closed",
+                        "{step}: WsClose with no WebSocket open"
+                    );
                     self.model.ws = false;
                 }
                 _ => {}
@@ -61,14 +75,33 @@ impl Harness {
         }
         while let Some(e) = self.session.poll_event() {
             assert!(!self.model.closed, "{step}: event {e:?} after Closed");
-            if let Event::Closed(_) = e {
+            if let Event::Closed(reason) = e {
                 self.model.closed = true;
                 assert!(self.session.is_closed());
+                // A polling session this side closes tells the client so: the last response
+                // of the closing step ends with the close packet (the client's own `1` is
+                // answered with `6` instead).
+                if let Some(body) = &last_poll_body
+                    && self.session.transport() == Transport::Polling
+                    && reason != CloseReason::TransportClose
+                {
+                    // Finding F3: when `\x1e1` does not fit after the last packet, the close
+                    // packet is dropped and the session closes anyway.
+                    let close_did_not_fit = body.len() as u64 + 2 > self.max_payload;
+                    assert!(
+                        &body[..] == b"1" || body.ends_with(b"\x1e1") || close_did_not_fit,
+                        "{step}: closed ({reason}) without sending `1`; last response {body:?}"
+                    );
+                }
             }
         }
         assert_eq!(self.model.closed, self.session.is_closed(), "{step}");
         if self.model.closed {
-            assert_eq!(self.session.poll_timeout(), None, "{step}: timer after Closed");
+            assert_eq!(
+                self.session.poll_timeout(),
+                None,
+                "{step}: timer after Closed"
+            );
         }
     }
 
@@ -122,6 +155,7 @@ fuzz_target!(|data: &[u8]| {
             gets: usize::from(!websocket),
             ws: websocket,
             closed: false,
+            separator_sent: false,
         },
         max_payload,
     };
@@ -129,8 +163,14 @@ fuzz_target!(|data: &[u8]| {
 
     // Requests for this sid route as expected.
     let q = format!("EIO=4&transport=polling&sid={sid}");
-    assert_eq!(server.route(Method::Get, &q, false), Ok(Route::Poll { sid }));
-    assert_eq!(server.route(Method::Post, &q, false), Ok(Route::Post { sid }));
+    assert_eq!(
+        server.route(Method::Get, &q, false),
+        Ok(Route::Poll { sid })
+    );
+    assert_eq!(
+        server.route(Method::Post, &q, false),
+        Ok(Route::Post { sid })
+    );
 
     let mut steps = 0;
     while !input.is_empty() && steps < 256 {
@@ -186,7 +226,8 @@ fuzz_target!(|data: &[u8]| {
                 h.drain("handle_ws_closed");
             }
             10 | 11 => {
-                h.clock.advance(Duration::from_millis(u64::from(input.u8())));
+                h.clock
+                    .advance(Duration::from_millis(u64::from(input.u8())));
                 h.timeout();
             }
             12 => {
@@ -197,7 +238,9 @@ fuzz_target!(|data: &[u8]| {
             }
             13 | 14 => {
                 let msg = if input.bool() {
-                    Message::from(input.string(100))
+                    let text = input.string(100);
+                    h.model.separator_sent |= text.contains('\x1e');
+                    Message::from(text)
                 } else {
                     Message::from(input.bytes(100).to_vec())
                 };

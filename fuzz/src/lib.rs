@@ -112,22 +112,47 @@ pub fn record_count(body: &[u8]) -> usize {
 
 /// Checks a polling body produced by our own encoder: it decodes, and it stays within
 /// `max_payload` unless it carries a single packet.
-pub fn check_own_payload(body: &Bytes, max_payload: u64, who: &str) {
-    let packets = decode_payload(body.clone())
-        .unwrap_or_else(|e| panic!("{who} produced a payload that does not decode ({e}): {body:?}"));
-    assert_eq!(packets.len(), record_count(body));
+///
+/// `separator_sent`: the application sent a text message containing U+001E, the record
+/// separator. Neither side escapes it (nor does the reference `engine.io-parser`), so such a
+/// payload splits into other records: finding F2 in `fuzz/README.md`. Records no longer match
+/// packets then, so the checks are skipped.
+pub fn check_own_payload(body: &Bytes, max_payload: u64, separator_sent: bool, who: &str) {
+    if separator_sent {
+        return;
+    }
+    let records = record_count(body);
+    // Finding F1: the deferred polling close answers `6\x1e1`, over a `max_payload` below 3.
+    let deferred_close = &body[..] == b"6\x1e1" && max_payload < 3;
     assert!(
-        body.len() as u64 <= max_payload || packets.len() == 1,
-        "{who} produced a {}-byte payload of {} packets over max_payload {max_payload}: {body:?}",
+        body.len() as u64 <= max_payload || records == 1 || deferred_close,
+        "{who} produced a {}-byte payload of {records} packets over max_payload {max_payload}: \
+         {body:?}",
         body.len(),
-        packets.len(),
     );
+    let packets = decode_payload(body.clone()).unwrap_or_else(|e| {
+        panic!("{who} produced a payload that does not decode ({e}): {body:?}")
+    });
+    assert_eq!(packets.len(), records);
 }
 
 /// A few records a peer typically sends, to reach deep states quickly.
 pub const RECORDS: &[&str] = &[
-    "1", "2", "2probe", "3", "3probe", "4", "4hello", "5", "6", "bAQIDBA==", "b", "4\u{e9}", "",
-    "7", "0{}",
+    "1",
+    "2",
+    "2probe",
+    "3",
+    "3probe",
+    "4",
+    "4hello",
+    "5",
+    "6",
+    "bAQIDBA==",
+    "b",
+    "4\u{e9}",
+    "",
+    "7",
+    "0{}",
 ];
 
 /// A polling body made of dictionary records, or raw input bytes.
