@@ -405,7 +405,7 @@ impl ClientSession {
             let mut enc = PayloadEncoder::new(max);
             if self.post_req.is_none() {
                 let queued: usize = self.out.iter().map(|p| p.encoded_text_len() + 1).sum();
-                if queued + 1 <= max {
+                if queued < max {
                     for p in self.out.drain(..) {
                         enc.push(&p);
                     }
