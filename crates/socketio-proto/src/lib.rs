@@ -2,10 +2,14 @@
 
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
+#[cfg(feature = "serde")]
+mod de;
 mod decoder;
 mod error;
 mod namespace;
 mod packet;
+#[cfg(feature = "serde")]
+mod ser;
 mod validate;
 
 pub use decoder::{DecodeLimits, Decoder};
@@ -14,6 +18,8 @@ pub use error::{ArgsError, EncodeError};
 pub use error::{DecodeError, NamespaceError};
 pub use namespace::{AckId, Namespace};
 pub use packet::{Encoded, Packet, PacketType, Payload};
+#[cfg(feature = "serde")]
+pub use ser::{Binary, to_payload};
 pub use validate::{RESERVED_EVENTS, is_reserved_event};
 
 #[cfg(test)]
