@@ -21,6 +21,7 @@
 //! # Receive a binary event, answer with an ack
 //!
 //! ```
+//! # #[cfg(feature = "serde")] {
 //! use bytes::Bytes;
 //! use engineio_proto::Message;
 //! use socketio_proto::{Binary, DecodeLimits, Decoder, Encoded, Packet};
@@ -50,6 +51,7 @@
 //! );
 //! // On the wire, the text frame is `461-1[...]`, already in one buffer.
 //! assert!(reply.engineio_text().starts_with("461-1["));
+//! # }
 //! ```
 
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
