@@ -1,11 +1,69 @@
-//! Sans-IO Socket.IO v5 packets (placeholder docs).
+//! Sans-IO Socket.IO v5: packets, binary attachments, the decoder and the encoder.
+//!
+//! Socket.IO packets ride inside Engine.IO `message` packets: the text part of a packet becomes
+//! one text message (`4` + the Socket.IO text on the wire), and each binary attachment one
+//! binary message right after it. This crate sits on top of [`engineio_proto`]: it turns those
+//! messages into [`Packet`]s with a [`Decoder`] (one per Engine.IO connection), and packets into
+//! messages with [`Packet::encode`]. It performs no I/O, reads no clock, takes no locks.
+//!
+//! The wire grammar is `<type>[<attachments>-][<namespace>,][<ack id>][<JSON>]`. Decoding
+//! follows the reference `socket.io-parser`: the same packets are accepted and rejected, the
+//! JSON is checked for the shape each packet type requires (in one pass, without building a
+//! value), and every failure is a typed [`DecodeError`]. Bounds ([`DecodeLimits`]) keep what a
+//! peer can make the decoder hold small. Encoding is byte-identical to the reference.
+//!
+//! Nothing is copied: a packet's JSON is a slice of the received text, attachments stay the
+//! `Bytes` they arrived as, and an [`Encoded`] packet shares one buffer among all recipients of
+//! a broadcast. With the `serde` feature (on by default), [`Packet::event`],
+//! [`Encoded::event`] and [`Payload::event_args`] move user types in and out of packets, with
+//! [`Binary`] values carried as attachments.
+//!
+//! # Receive a binary event, answer with an ack
+//!
+//! ```
+//! # #[cfg(feature = "serde")] {
+//! use bytes::Bytes;
+//! use engineio_proto::Message;
+//! use socketio_proto::{Binary, DecodeLimits, Decoder, Encoded, Packet};
+//!
+//! let mut decoder = Decoder::new(DecodeLimits::default());
+//!
+//! // Engine.IO delivers `451-1["upload","a.txt",{"_placeholder":true,"num":0}]` (the `4`
+//! // stripped), then one binary message.
+//! let text = r#"51-1["upload","a.txt",{"_placeholder":true,"num":0}]"#;
+//! assert_eq!(decoder.decode_text(text.into()), Ok(None)); // waiting for the attachment
+//! let packet = decoder.decode_binary(Bytes::from_static(b"hello")).unwrap().unwrap();
+//!
+//! let Packet::Event { ns, data, ack: Some(id) } = &packet else { unreachable!() };
+//! assert_eq!(packet.event_name().as_deref(), Some("upload"));
+//! let (name, content): (String, Binary) = data.event_args().unwrap();
+//! assert_eq!((name.as_str(), &content[..]), ("a.txt", &b"hello"[..]));
+//!
+//! // The ack echoes the file back: a BINARY_ACK, text first, then the attachment.
+//! let reply = Encoded::ack(ns, *id, &("ok", content)).unwrap();
+//! let messages: Vec<Message> = reply.messages().collect();
+//! assert_eq!(
+//!     messages,
+//!     [
+//!         Message::Text(r#"61-1["ok",{"_placeholder":true,"num":0}]"#.into()),
+//!         Message::Binary(Bytes::from_static(b"hello")),
+//!     ]
+//! );
+//! // On the wire, the text frame is `461-1[...]`, already in one buffer.
+//! assert!(reply.engineio_text().starts_with("461-1["));
+//! # }
+//! ```
 
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
+#[cfg(feature = "serde")]
+mod de;
 mod decoder;
 mod error;
 mod namespace;
 mod packet;
+#[cfg(feature = "serde")]
+mod ser;
 mod validate;
 
 pub use decoder::{DecodeLimits, Decoder};
@@ -14,6 +72,8 @@ pub use error::{ArgsError, EncodeError};
 pub use error::{DecodeError, NamespaceError};
 pub use namespace::{AckId, Namespace};
 pub use packet::{Encoded, Packet, PacketType, Payload};
+#[cfg(feature = "serde")]
+pub use ser::{Binary, to_payload};
 pub use validate::{RESERVED_EVENTS, is_reserved_event};
 
 #[cfg(test)]

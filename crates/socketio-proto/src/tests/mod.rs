@@ -4,6 +4,8 @@
 mod conformance;
 mod hostile;
 mod props;
+#[cfg(feature = "serde")]
+mod serde;
 
 use bytes::Bytes;
 

@@ -1,0 +1,797 @@
+//! Deserialising packet arguments into user types, placeholders resolved to attachments.
+
+use std::cell::RefCell;
+use std::fmt;
+
+use bytes::Bytes;
+use serde::de::{
+    self, Deserialize, DeserializeSeed, Deserializer, EnumAccess, IgnoredAny, MapAccess, SeqAccess,
+    VariantAccess, Visitor,
+};
+
+use crate::error::ArgsError;
+use crate::packet::Payload;
+use crate::ser::Binary;
+
+thread_local! {
+    /// The attachments of the payload being deserialised, so a [`Binary`] can take the
+    /// `Bytes` of its attachment instead of copying the slice it is handed.
+    static DESERIALIZING: RefCell<Vec<Bytes>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Makes the attachments visible to `Binary` for the duration of a deserialisation.
+struct Scope(Option<Vec<Bytes>>);
+
+impl Scope {
+    fn enter(attachments: &[Bytes]) -> Self {
+        if attachments.is_empty() {
+            return Self(None);
+        }
+        Self(Some(DESERIALIZING.replace(attachments.to_vec())))
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        if let Some(prev) = self.0.take() {
+            DESERIALIZING.set(prev);
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Binary {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_byte_buf(BinaryVisitor)
+    }
+}
+
+struct BinaryVisitor;
+
+impl<'de> Visitor<'de> for BinaryVisitor {
+    type Value = Binary;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("binary data")
+    }
+
+    fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Binary, E> {
+        let shared = DESERIALIZING.with_borrow(|atts| {
+            atts.iter()
+                .find(|a| a.as_ptr() == v.as_ptr() && a.len() == v.len())
+                .cloned()
+        });
+        Ok(Binary(shared.unwrap_or_else(|| Bytes::copy_from_slice(v))))
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Binary, E> {
+        Ok(Binary(Bytes::copy_from_slice(v)))
+    }
+
+    fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Binary, E> {
+        Ok(Binary(Bytes::from(v)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Binary, A::Error> {
+        let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(b) = seq.next_element::<u8>()? {
+            v.push(b);
+        }
+        Ok(Binary(Bytes::from(v)))
+    }
+}
+
+impl Payload {
+    /// Deserialises the arguments of an EVENT: the elements after the event name.
+    ///
+    /// `T` is the argument list, mirroring [`Encoded::event`](crate::Encoded::event): a tuple
+    /// or a sequence takes one argument per element (extra arguments are ignored, as JS does),
+    /// `()` takes none, any other type takes the first argument. Placeholders deserialise into
+    /// [`Binary`] (or any type that reads bytes) as their attachment.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use socketio_proto::{Binary, Payload};
+    ///
+    /// let p = Payload::new(
+    ///     r#"["upload","a.bin",{"_placeholder":true,"num":0}]"#.into(),
+    ///     vec![Bytes::from_static(b"\x01\x02")],
+    /// );
+    /// let (name, data): (String, Binary) = p.event_args().unwrap();
+    /// assert_eq!(name, "a.bin");
+    /// assert_eq!(&data[..], b"\x01\x02");
+    /// let first: String = p.event_args().unwrap();
+    /// assert_eq!(first, "a.bin");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ArgsError::Deserialize`] when the arguments do not match `T`.
+    pub fn event_args<'de, T: Deserialize<'de>>(&'de self) -> Result<T, ArgsError> {
+        self.args(true)
+    }
+
+    /// Deserialises the arguments of an ACK: all the elements of the array (see
+    /// [`Payload::event_args`] for how they map onto `T`).
+    ///
+    /// # Errors
+    ///
+    /// [`ArgsError::Deserialize`] when the arguments do not match `T`.
+    pub fn ack_args<'de, T: Deserialize<'de>>(&'de self) -> Result<T, ArgsError> {
+        self.args(false)
+    }
+
+    /// Deserialises the whole JSON value (a CONNECT auth object, CONNECT_ERROR data), with
+    /// placeholders resolved to attachments.
+    ///
+    /// # Errors
+    ///
+    /// [`ArgsError::Deserialize`] when the JSON does not match `T` (or is empty).
+    pub fn deserialize<'de, T: Deserialize<'de>>(&'de self) -> Result<T, ArgsError> {
+        let _scope = Scope::enter(self.attachments());
+        let mut de = serde_json::Deserializer::from_str(self.json());
+        let v = T::deserialize(Wrap {
+            inner: &mut de,
+            atts: self.attachments(),
+        })
+        .and_then(|v| de.end().map(|()| v))
+        .map_err(err)?;
+        Ok(v)
+    }
+
+    fn args<'de, T: Deserialize<'de>>(&'de self, skip_name: bool) -> Result<T, ArgsError> {
+        let _scope = Scope::enter(self.attachments());
+        // No payload means no arguments.
+        let json = if self.is_empty() { "[]" } else { self.json() };
+        let mut de = serde_json::Deserializer::from_str(json);
+        let v = de
+            .deserialize_seq(ArgsVisitor {
+                skip_name: skip_name && !self.is_empty(),
+                atts: self.attachments(),
+                marker: std::marker::PhantomData::<T>,
+            })
+            .and_then(|v| de.end().map(|()| v))
+            .map_err(err)?;
+        Ok(v)
+    }
+}
+
+fn err(e: serde_json::Error) -> ArgsError {
+    ArgsError::Deserialize(e.to_string())
+}
+
+struct ArgsVisitor<'de, T> {
+    skip_name: bool,
+    atts: &'de [Bytes],
+    marker: std::marker::PhantomData<T>,
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ArgsVisitor<'de, T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of arguments")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+        if self.skip_name {
+            seq.next_element::<IgnoredAny>()?;
+        }
+        let v = T::deserialize(Args {
+            seq: &mut seq,
+            atts: self.atts,
+        })?;
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(v)
+    }
+}
+
+/// The argument list as a deserializer: a sequence for sequence-like requests, the first
+/// argument for anything else.
+struct Args<'a, 'de, A> {
+    seq: &'a mut A,
+    atts: &'de [Bytes],
+}
+
+/// A deserializer method to call on the first argument.
+enum Call {
+    Bool,
+    I8,
+    I16,
+    I32,
+    I64,
+    I128,
+    U8,
+    U16,
+    U32,
+    U64,
+    U128,
+    F32,
+    F64,
+    Char,
+    Str,
+    String,
+    Bytes,
+    ByteBuf,
+    Map,
+    Identifier,
+    NewtypeStruct(&'static str),
+    Struct(&'static str, &'static [&'static str]),
+    Enum(&'static str, &'static [&'static str]),
+}
+
+struct CallSeed<'de, V> {
+    call: Call,
+    visitor: V,
+    atts: &'de [Bytes],
+}
+
+impl<'de, V: Visitor<'de>> DeserializeSeed<'de> for CallSeed<'de, V> {
+    type Value = V::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+        let d = Wrap {
+            inner: d,
+            atts: self.atts,
+        };
+        let v = self.visitor;
+        match self.call {
+            Call::Bool => d.deserialize_bool(v),
+            Call::I8 => d.deserialize_i8(v),
+            Call::I16 => d.deserialize_i16(v),
+            Call::I32 => d.deserialize_i32(v),
+            Call::I64 => d.deserialize_i64(v),
+            Call::I128 => d.deserialize_i128(v),
+            Call::U8 => d.deserialize_u8(v),
+            Call::U16 => d.deserialize_u16(v),
+            Call::U32 => d.deserialize_u32(v),
+            Call::U64 => d.deserialize_u64(v),
+            Call::U128 => d.deserialize_u128(v),
+            Call::F32 => d.deserialize_f32(v),
+            Call::F64 => d.deserialize_f64(v),
+            Call::Char => d.deserialize_char(v),
+            Call::Str => d.deserialize_str(v),
+            Call::String => d.deserialize_string(v),
+            Call::Bytes => d.deserialize_bytes(v),
+            Call::ByteBuf => d.deserialize_byte_buf(v),
+            Call::Map => d.deserialize_map(v),
+            Call::Identifier => d.deserialize_identifier(v),
+            Call::NewtypeStruct(name) => d.deserialize_newtype_struct(name, v),
+            Call::Struct(name, fields) => d.deserialize_struct(name, fields, v),
+            Call::Enum(name, variants) => d.deserialize_enum(name, variants, v),
+        }
+    }
+}
+
+impl<'de, A: SeqAccess<'de>> Args<'_, 'de, A> {
+    fn first<V: Visitor<'de>>(self, call: Call, visitor: V) -> Result<V::Value, A::Error> {
+        let seed = CallSeed {
+            call,
+            visitor,
+            atts: self.atts,
+        };
+        self.seq
+            .next_element_seed(seed)?
+            .ok_or_else(|| de::Error::invalid_length(0, &"at least one argument"))
+    }
+
+    fn all<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        visitor.visit_seq(WrapSeq {
+            inner: self.seq,
+            atts: self.atts,
+        })
+    }
+}
+
+macro_rules! first_arg {
+    ($($method:ident => $call:ident;)*) => {
+        $(fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+            self.first(Call::$call, visitor)
+        })*
+    };
+}
+
+/// Takes the visitor out when the seed runs, so `deserialize_option` can still call
+/// `visit_none` when there is no argument.
+struct OptionSeed<'a, 'de, V> {
+    visitor: &'a mut Option<V>,
+    atts: &'de [Bytes],
+}
+
+impl<'de, V: Visitor<'de>> DeserializeSeed<'de> for OptionSeed<'_, 'de, V> {
+    type Value = V::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+        let visitor = self
+            .visitor
+            .take()
+            .ok_or_else(|| de::Error::custom("option visitor used twice"))?;
+        Wrap {
+            inner: d,
+            atts: self.atts,
+        }
+        .deserialize_option(visitor)
+    }
+}
+
+impl<'de, A: SeqAccess<'de>> Deserializer<'de> for Args<'_, 'de, A> {
+    type Error = A::Error;
+
+    first_arg! {
+        deserialize_bool => Bool;
+        deserialize_i8 => I8;
+        deserialize_i16 => I16;
+        deserialize_i32 => I32;
+        deserialize_i64 => I64;
+        deserialize_i128 => I128;
+        deserialize_u8 => U8;
+        deserialize_u16 => U16;
+        deserialize_u32 => U32;
+        deserialize_u64 => U64;
+        deserialize_u128 => U128;
+        deserialize_f32 => F32;
+        deserialize_f64 => F64;
+        deserialize_char => Char;
+        deserialize_str => Str;
+        deserialize_string => String;
+        deserialize_bytes => Bytes;
+        deserialize_byte_buf => ByteBuf;
+        deserialize_map => Map;
+        deserialize_identifier => Identifier;
+    }
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        self.all(visitor)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        self.all(visitor)
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        self.all(visitor)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        self.all(visitor)
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        visitor.visit_unit()
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        visitor.visit_unit()
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        visitor.visit_unit()
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        let mut slot = Some(visitor);
+        let seed = OptionSeed {
+            visitor: &mut slot,
+            atts: self.atts,
+        };
+        match self.seq.next_element_seed(seed)? {
+            Some(v) => Ok(v),
+            None => match slot {
+                Some(visitor) => visitor.visit_none(),
+                None => Err(de::Error::custom("option visitor used twice")),
+            },
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        self.first(Call::NewtypeStruct(name), visitor)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        self.first(Call::Struct(name, fields), visitor)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        self.first(Call::Enum(name, variants), visitor)
+    }
+}
+
+/// A deserializer that forwards to `inner`, except that a request for bytes reads a
+/// placeholder and hands over its attachment.
+struct Wrap<'de, D> {
+    inner: D,
+    atts: &'de [Bytes],
+}
+
+impl<'de, D: Deserializer<'de>> Wrap<'de, D> {
+    fn attachment<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        let num = self.inner.deserialize_map(PlaceholderVisitor)?;
+        let att = usize::try_from(num)
+            .ok()
+            .and_then(|n| self.atts.get(n))
+            .ok_or_else(|| {
+                de::Error::custom(format_args!("placeholder {num} has no attachment"))
+            })?;
+        visitor.visit_borrowed_bytes(att)
+    }
+
+    fn visitor<V>(&self, visitor: V) -> WrapVisitor<'de, V> {
+        WrapVisitor {
+            inner: visitor,
+            atts: self.atts,
+        }
+    }
+}
+
+macro_rules! forward_de {
+    ($($method:ident;)*) => {
+        $(fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+            let v = self.visitor(visitor);
+            self.inner.$method(v)
+        })*
+    };
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for Wrap<'de, D> {
+    type Error = D::Error;
+
+    forward_de! {
+        deserialize_any;
+        deserialize_bool;
+        deserialize_i8;
+        deserialize_i16;
+        deserialize_i32;
+        deserialize_i64;
+        deserialize_i128;
+        deserialize_u8;
+        deserialize_u16;
+        deserialize_u32;
+        deserialize_u64;
+        deserialize_u128;
+        deserialize_f32;
+        deserialize_f64;
+        deserialize_char;
+        deserialize_str;
+        deserialize_string;
+        deserialize_option;
+        deserialize_unit;
+        deserialize_seq;
+        deserialize_map;
+        deserialize_identifier;
+        deserialize_ignored_any;
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.attachment(visitor)
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.attachment(visitor)
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        let v = self.visitor(visitor);
+        self.inner.deserialize_unit_struct(name, v)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        let v = self.visitor(visitor);
+        self.inner.deserialize_newtype_struct(name, v)
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        let v = self.visitor(visitor);
+        self.inner.deserialize_tuple(len, v)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        let v = self.visitor(visitor);
+        self.inner.deserialize_tuple_struct(name, len, v)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        let v = self.visitor(visitor);
+        self.inner.deserialize_struct(name, fields, v)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        let v = self.visitor(visitor);
+        self.inner.deserialize_enum(name, variants, v)
+    }
+
+    fn is_human_readable(&self) -> bool {
+        self.inner.is_human_readable()
+    }
+}
+
+/// Reads `{"_placeholder":true,"num":N}` and returns N.
+struct PlaceholderVisitor;
+
+impl<'de> Visitor<'de> for PlaceholderVisitor {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a binary placeholder")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<u64, A::Error> {
+        let mut marker = false;
+        let mut num = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match &*key {
+                "_placeholder" => marker = map.next_value::<bool>()?,
+                "num" => num = Some(map.next_value::<u64>()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        match num {
+            Some(n) if marker => Ok(n),
+            _ => Err(de::Error::custom("not a binary placeholder")),
+        }
+    }
+}
+
+/// A visitor whose nested accesses are wrapped in turn.
+struct WrapVisitor<'de, V> {
+    inner: V,
+    atts: &'de [Bytes],
+}
+
+macro_rules! forward_visit {
+    ($($method:ident($ty:ty);)*) => {
+        $(fn $method<E: de::Error>(self, v: $ty) -> Result<V::Value, E> {
+            self.inner.$method(v)
+        })*
+    };
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for WrapVisitor<'de, V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.expecting(f)
+    }
+
+    forward_visit! {
+        visit_bool(bool);
+        visit_i8(i8);
+        visit_i16(i16);
+        visit_i32(i32);
+        visit_i64(i64);
+        visit_i128(i128);
+        visit_u8(u8);
+        visit_u16(u16);
+        visit_u32(u32);
+        visit_u64(u64);
+        visit_u128(u128);
+        visit_f32(f32);
+        visit_f64(f64);
+        visit_char(char);
+        visit_str(&str);
+        visit_borrowed_str(&'de str);
+        visit_string(String);
+        visit_bytes(&[u8]);
+        visit_borrowed_bytes(&'de [u8]);
+        visit_byte_buf(Vec<u8>);
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
+        self.inner.visit_none()
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
+        self.inner.visit_unit()
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+        self.inner.visit_some(Wrap {
+            inner: d,
+            atts: self.atts,
+        })
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+        self.inner.visit_newtype_struct(Wrap {
+            inner: d,
+            atts: self.atts,
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
+        self.inner.visit_seq(WrapSeq {
+            inner: seq,
+            atts: self.atts,
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+        self.inner.visit_map(WrapSeq {
+            inner: map,
+            atts: self.atts,
+        })
+    }
+
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
+        self.inner.visit_enum(WrapSeq {
+            inner: data,
+            atts: self.atts,
+        })
+    }
+}
+
+/// A seed whose deserializer is wrapped.
+struct WrapSeed<'de, S> {
+    inner: S,
+    atts: &'de [Bytes],
+}
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for WrapSeed<'de, S> {
+    type Value = S::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<S::Value, D::Error> {
+        self.inner.deserialize(Wrap {
+            inner: d,
+            atts: self.atts,
+        })
+    }
+}
+
+/// Wrapped sequence, map, enum and variant accesses.
+struct WrapSeq<'de, A> {
+    inner: A,
+    atts: &'de [Bytes],
+}
+
+impl<'de, A> WrapSeq<'de, A> {
+    fn seed<S>(&self, seed: S) -> WrapSeed<'de, S> {
+        WrapSeed {
+            inner: seed,
+            atts: self.atts,
+        }
+    }
+}
+
+impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for WrapSeq<'de, A> {
+    type Error = A::Error;
+
+    fn next_element_seed<S: DeserializeSeed<'de>>(
+        &mut self,
+        seed: S,
+    ) -> Result<Option<S::Value>, A::Error> {
+        let seed = self.seed(seed);
+        self.inner.next_element_seed(seed)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.inner.size_hint()
+    }
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for WrapSeq<'de, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        let seed = self.seed(seed);
+        self.inner.next_key_seed(seed)
+    }
+
+    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
+        let seed = self.seed(seed);
+        self.inner.next_value_seed(seed)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.inner.size_hint()
+    }
+}
+
+impl<'de, A: EnumAccess<'de>> EnumAccess<'de> for WrapSeq<'de, A> {
+    type Error = A::Error;
+    type Variant = WrapSeq<'de, A::Variant>;
+
+    fn variant_seed<S: DeserializeSeed<'de>>(
+        self,
+        seed: S,
+    ) -> Result<(S::Value, Self::Variant), A::Error> {
+        let atts = self.atts;
+        let (v, variant) = self.inner.variant_seed(WrapSeed { inner: seed, atts })?;
+        Ok((
+            v,
+            WrapSeq {
+                inner: variant,
+                atts,
+            },
+        ))
+    }
+}
+
+impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for WrapSeq<'de, A> {
+    type Error = A::Error;
+
+    fn unit_variant(self) -> Result<(), A::Error> {
+        self.inner.unit_variant()
+    }
+
+    fn newtype_variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<S::Value, A::Error> {
+        let seed = self.seed(seed);
+        self.inner.newtype_variant_seed(seed)
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, A::Error> {
+        let v = WrapVisitor {
+            inner: visitor,
+            atts: self.atts,
+        };
+        self.inner.tuple_variant(len, v)
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        let v = WrapVisitor {
+            inner: visitor,
+            atts: self.atts,
+        };
+        self.inner.struct_variant(fields, v)
+    }
+}

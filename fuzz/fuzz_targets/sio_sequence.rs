@@ -1,0 +1,34 @@
+//! A sequence of text and binary messages into one decoder (stateful): never panics, and
+//! after every error the decoder holds nothing.
+#![no_main]
+
+use bytes::Bytes;
+use libfuzzer_sys::fuzz_target;
+use socketio_proto::{DecodeLimits, Decoder};
+
+fuzz_target!(|data: &[u8]| {
+    let limits = DecodeLimits::default()
+        .with_max_attachments(4)
+        .with_max_packet_bytes(4096)
+        .with_max_namespace_len(32);
+    let mut decoder = Decoder::new(limits);
+    // Messages are separated by 0xfe; a leading 0x00 marks a binary message.
+    for msg in data.split(|&b| b == 0xfe) {
+        let res = match msg.split_first() {
+            Some((0, bin)) => decoder.decode_binary(Bytes::copy_from_slice(bin)),
+            _ => match std::str::from_utf8(msg) {
+                Ok(text) => decoder.decode_text(text.into()),
+                Err(_) => continue,
+            },
+        };
+        match res {
+            Ok(Some(packet)) => {
+                assert_eq!(decoder.awaiting_attachments(), 0);
+                let enc = packet.encode();
+                assert_eq!(enc.len(), 1 + enc.attachments().len());
+            }
+            Ok(None) => assert!(decoder.awaiting_attachments() > 0),
+            Err(_) => assert_eq!(decoder.awaiting_attachments(), 0),
+        }
+    }
+});
