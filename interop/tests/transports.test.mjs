@@ -80,3 +80,38 @@ test("raw engine.io-client: open packet, then Socket.IO CONNECT", { timeout: 100
     engine.close();
   }
 });
+
+for (const transport of ["polling", "websocket"]) {
+  test(`burst of 100 mixed text/binary events keeps order (${transport})`, { timeout: 10000 }, async () => {
+    const socket = await connected(client(server.url, { transports: [transport] }));
+    const got = [];
+    const done = new Promise((resolve) => {
+      socket.on("echo", (...args) => {
+        got.push(args);
+        if (got.length === 100) resolve();
+      });
+    });
+    for (let i = 0; i < 100; i++) {
+      if (i % 3 === 0) socket.emit("echo", i, Buffer.from([i, 255 - i]));
+      else socket.emit("echo", i, "é\u2028\u{1F600}".repeat(i % 7));
+    }
+    await done;
+    got.forEach((args, i) => {
+      assert.equal(args[0], i);
+      if (i % 3 === 0) assert.deepEqual(Buffer.from(args[1]), Buffer.from([i, 255 - i]));
+      else assert.equal(args[1], "é\u2028\u{1F600}".repeat(i % 7));
+    });
+  });
+}
+
+test("binary echo right after a polling→websocket upgrade", { timeout: 10000 }, async () => {
+  const socket = await connected(client(server.url, { transports: ["polling", "websocket"] }));
+  // Emitted while the upgrade is under way: buffered by the client, flushed on either transport.
+  const early = next(socket, "echo");
+  socket.emit("echo", Buffer.from("during upgrade"));
+  assert.deepEqual(Buffer.from((await early)[0]), Buffer.from("during upgrade"));
+  if (socket.io.engine.transport.name !== "websocket") await next(socket.io.engine, "upgrade", 5000);
+  const late = next(socket, "echo");
+  socket.emit("echo", { buf: Buffer.from("after upgrade") });
+  assert.deepEqual(Buffer.from((await late)[0].buf), Buffer.from("after upgrade"));
+});
