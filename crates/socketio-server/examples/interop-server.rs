@@ -1,0 +1,138 @@
+//! The server the interop suite (`interop/tests/*.test.mjs`) drives with the official npm
+//! `socket.io-client` and `engine.io-client`.
+//!
+//! Binds 127.0.0.1:`$PORT` (required; `0` picks a free port) with the default configuration
+//! (path `/socket.io/`, default ping interval and timeout) and prints `listening <port>` on
+//! stdout once bound.
+//!
+//! Namespace `/`:
+//! - on connect: emits `welcome` with the socket id;
+//! - `echo` (any args, binary included): emits `echo` with the same args;
+//! - `ack` (any args): acknowledges with the same args;
+//! - `join` (room): joins the room, then acknowledges `true` if asked;
+//! - `to-room` (room, payload): emits `room-message` with payload to the room, sender excluded;
+//! - `broadcast-except` (room, payload): emits `broadcast-message` with payload to the whole
+//!   namespace except the room's members (sender included if not a member);
+//! - `ask-ack` (payload): emits `question` with payload and waits up to 2 s for the client's
+//!   acknowledgement, then emits `answer` with the first reply argument, or `"timeout"`;
+//! - `disconnect-me`: disconnects the socket from the server side;
+//! - `last-reason`: acknowledges with the most recent disconnect reason the server saw
+//!   (any namespace; `""` before the first disconnect).
+//!
+//! Namespace `/admin`: a middleware accepts only the auth `{"token":"secret"}` and refuses
+//! anything else with `not authorized` and data `{"reason":"bad token"}`; on connect, emits
+//! `welcome-admin` with the auth.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use socketio_server::{AckError, ConnectError, Socket, SocketIo, SocketIoConfig};
+
+/// The most recent disconnect reason, shared by every socket.
+type LastReason = Arc<Mutex<String>>;
+
+fn record_disconnects(socket: &Socket, last: &LastReason) {
+    let last = Arc::clone(last);
+    socket.on_disconnect(move |_, reason| {
+        *last.lock().unwrap_or_else(PoisonError::into_inner) = reason;
+    });
+}
+
+fn on_main(io: &SocketIo, socket: &Socket, last: &LastReason) {
+    record_disconnects(socket, last);
+    let _ = socket.emit("welcome", &socket.id());
+    socket.on("echo", |s, args, _| async move {
+        let _ = s.emit_args("echo", &args);
+    });
+    socket.on("ack", |_, args, ack| async move {
+        if let Some(ack) = ack {
+            let _ = ack.send_args(&args);
+        }
+    });
+    socket.on("join", |s, args, ack| async move {
+        if let Ok(room) = args.first::<String>() {
+            s.join(&room);
+        }
+        if let Some(ack) = ack {
+            let _ = ack.send(&true);
+        }
+    });
+    socket.on("to-room", |s, args, _| async move {
+        if let Ok((room, payload)) = args.decode::<(String, Value)>() {
+            let _ = s.to(room).emit("room-message", &payload);
+        }
+    });
+    let io2 = io.clone();
+    socket.on("broadcast-except", move |_, args, _| {
+        let io = io2.clone();
+        async move {
+            if let (Ok((room, payload)), Some(ns)) = (args.decode::<(String, Value)>(), io.of("/"))
+            {
+                let _ = ns
+                    .broadcast()
+                    .except(room)
+                    .emit("broadcast-message", &payload);
+            }
+        }
+    });
+    socket.on("ask-ack", |s, args, _| async move {
+        let payload = args.first::<Value>().unwrap_or(Value::Null);
+        let answer = match s
+            .emit_with_ack("question", &payload, Duration::from_secs(2))
+            .await
+        {
+            Ok(reply) => reply.first::<Value>().unwrap_or(Value::Null),
+            Err(AckError::Timeout(_)) => json!("timeout"),
+            Err(e) => json!(e.to_string()),
+        };
+        let _ = s.emit("answer", &answer);
+    });
+    socket.on("disconnect-me", |s, _, _| async move {
+        s.disconnect();
+    });
+    let last = Arc::clone(last);
+    socket.on("last-reason", move |_, _, ack| {
+        let reason = last.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        async move {
+            if let Some(ack) = ack {
+                let _ = ack.send(&reason);
+            }
+        }
+    });
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let port = std::env::var("PORT").map_err(|_| std::io::Error::other("PORT is required"))?;
+    let io = SocketIo::new(SocketIoConfig::default()).map_err(std::io::Error::other)?;
+    let last: LastReason = Arc::default();
+
+    let (io2, last2) = (io.clone(), Arc::clone(&last));
+    io.ns("/", move |socket: Socket| on_main(&io2, &socket, &last2));
+
+    let last2 = Arc::clone(&last);
+    let admin = io.ns("/admin", move |socket: Socket| {
+        record_disconnects(&socket, &last2);
+        let _ = socket.emit("welcome-admin", socket.auth());
+    });
+    admin.use_middleware(|socket: Socket| {
+        let ok = socket.auth() == &json!({ "token": "secret" });
+        async move {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConnectError::new("not authorized").with_data(json!({ "reason": "bad token" })))
+            }
+        }
+    });
+
+    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
+    let bound = listener.local_addr()?.port();
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening {bound}")?;
+    stdout.flush()?;
+    drop(stdout);
+    io.serve(listener).await
+}

@@ -1,0 +1,120 @@
+// Shared helpers of the interop suite: start/stop the example server, open clients that are
+// closed after each test, wait for events with a deadline.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import path from "node:path";
+import { io } from "socket.io-client";
+
+const TARGET_DIR = process.env.TARGET_DIR;
+if (!TARGET_DIR) throw new Error("TARGET_DIR (the cargo target profile directory) is required");
+export const SERVER_BIN = path.join(TARGET_DIR, "examples", "interop-server");
+
+/** Spawns the interop server on `port` (0: a free one); resolves once it printed `listening <port>`. */
+export async function startServer(port = 0) {
+  const proc = spawn(SERVER_BIN, [], {
+    env: { ...process.env, PORT: String(port) },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const bound = await new Promise((resolve, reject) => {
+    let buf = "";
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${buf}`)), 10000);
+    proc.once("error", reject);
+    proc.once("exit", (code) => reject(new Error(`server exited early (${code}): ${buf}`)));
+    proc.stdout.on("data", (chunk) => {
+      buf += chunk;
+      const m = /listening (\d+)/.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+  });
+  proc.removeAllListeners("exit");
+  proc.stdout.resume();
+  const server = {
+    proc,
+    port: bound,
+    url: `http://127.0.0.1:${bound}`,
+    /** Kills the process (SIGKILL: the clients see the transport drop). */
+    async stop() {
+      if (server.proc.exitCode === null && server.proc.signalCode === null) {
+        const exited = once(server.proc, "exit");
+        server.proc.kill("SIGKILL");
+        await exited;
+      }
+    },
+    /** Kills and starts again on the same port. */
+    async restart() {
+      await server.stop();
+      const next = await startServer(bound);
+      server.proc = next.proc;
+    },
+  };
+  return server;
+}
+
+/** Clients opened through `client`, closed by `closeClients` (call it in afterEach). */
+const clients = new Set();
+
+/** A socket.io-client socket, new Manager each time, no reconnection unless asked. */
+export function client(url, opts = {}) {
+  const socket = io(url, { forceNew: true, reconnection: false, ...opts });
+  clients.add(socket);
+  return socket;
+}
+
+export function closeClients() {
+  for (const s of clients) {
+    s.io.opts.reconnection = false;
+    s.disconnect();
+    s.io.engine?.close();
+  }
+  clients.clear();
+}
+
+/** Resolves with the arguments of the next `event` on `emitter`, rejects after `ms`. */
+export function next(emitter, event, ms = 3000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      emitter.off(event, handler);
+      reject(new Error(`no ${event} within ${ms} ms`));
+    }, ms);
+    const handler = (...args) => {
+      clearTimeout(timer);
+      resolve(args);
+    };
+    emitter.once(event, handler);
+  });
+}
+
+/** Resolves once `socket` is connected; rejects with the connect_error or after `ms`. */
+export function connected(socket, ms = 5000) {
+  if (socket.connected) return Promise.resolve(socket);
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      socket.off("connect", ok);
+      socket.off("connect_error", ko);
+    };
+    const ok = () => {
+      done();
+      resolve(socket);
+    };
+    const ko = (err) => {
+      done();
+      reject(err);
+    };
+    const timer = setTimeout(() => ko(new Error(`not connected within ${ms} ms`)), ms);
+    socket.on("connect", ok);
+    socket.on("connect_error", ko);
+  });
+}
+
+/** Records every `event` on `socket` into an array. */
+export function record(socket, event) {
+  const seen = [];
+  socket.on(event, (...args) => seen.push(args));
+  return seen;
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
