@@ -48,13 +48,8 @@ impl Harness {
                 ClientTransmit::Http(req) => {
                     if req.method == Method::Post {
                         let body = req.body.as_ref().expect("a POST has a body");
-                        // Finding F4: the POST that `close` sends ignores `maxPayload`.
-                        let max = if step == "close" {
-                            u64::MAX
-                        } else {
-                            max_payload
-                        };
-                        check_own_payload(body, max, self.model.separator_sent, step);
+                        // Finding F4 (fixed): the close POST respects `maxPayload` too.
+                        check_own_payload(body, max_payload, self.model.separator_sent, step);
                     } else {
                         assert!(req.body.is_none(), "{step}: GET with a body");
                     }
