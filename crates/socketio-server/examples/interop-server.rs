@@ -61,7 +61,7 @@ fn on_main(io: &SocketIo, socket: &Socket, last: &LastReason) {
     });
     socket.on("to-room", |s, args, _| async move {
         if let Ok((room, payload)) = args.decode::<(String, Value)>() {
-            let _ = s.to(room).emit("room-message", &payload);
+            let _ = s.to(room).emit("room-message", &(payload,));
         }
     });
     let io2 = io.clone();
@@ -73,21 +73,21 @@ fn on_main(io: &SocketIo, socket: &Socket, last: &LastReason) {
                 let _ = ns
                     .broadcast()
                     .except(room)
-                    .emit("broadcast-message", &payload);
+                    .emit("broadcast-message", &(payload,));
             }
         }
     });
     socket.on("ask-ack", |s, args, _| async move {
         let payload = args.first::<Value>().unwrap_or(Value::Null);
         let answer = match s
-            .emit_with_ack("question", &payload, Duration::from_secs(2))
+            .emit_with_ack("question", &(payload,), Duration::from_secs(2))
             .await
         {
             Ok(reply) => reply.first::<Value>().unwrap_or(Value::Null),
             Err(AckError::Timeout(_)) => json!("timeout"),
             Err(e) => json!(e.to_string()),
         };
-        let _ = s.emit("answer", &answer);
+        let _ = s.emit("answer", &(answer,));
     });
     socket.on("disconnect-me", |s, _, _| async move {
         s.disconnect();

@@ -13,3 +13,4 @@ pub use io::{
 };
 
 pub use serve::{not_found, serve_with};
+pub use socketio_proto::{ArgsError, Binary};

@@ -10,7 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use socketio_server::{ConnectError, Socket, SocketIo, SocketIoConfig};
+use socketio_server::{Binary, ConnectError, Socket, SocketIo, SocketIoConfig};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -26,6 +26,15 @@ async fn start(config: SocketIoConfig) -> (SocketIo, String) {
         socket.on("join", |s, args, _| async move {
             let room: String = args.first().unwrap();
             s.join(&room);
+        });
+        socket.on("upload", |s, args, ack| async move {
+            // Typed arguments with binary: (name, bytes) in, (size, bytes back) out.
+            let (name, data): (String, Binary) = args.decode().unwrap();
+            let len = data.len();
+            let _ = s.emit("stored", &(name, len, data));
+            if let Some(ack) = ack {
+                let _ = ack.send(&(len,));
+            }
         });
         socket.on("shout", |s, args, _| async move {
             let (room, text): (String, String) = args.decode().unwrap();
@@ -132,6 +141,24 @@ async fn binary_attachments_are_echoed() {
         r#"451-["echo",{"_placeholder":true,"num":0}]"#
     );
     assert_eq!(next_text(&mut ws).await.unwrap(), "<bin 3>");
+}
+
+#[tokio::test]
+async fn typed_arguments_with_binary_both_ways() {
+    let (_io, addr) = start(SocketIoConfig::default()).await;
+    let mut ws = connected(&addr).await;
+    ws.send(Message::text(
+        r#"451-7["upload","a.bin",{"_placeholder":true,"num":0}]"#,
+    ))
+    .await
+    .unwrap();
+    ws.send(Message::binary(vec![9u8, 8, 7, 6])).await.unwrap();
+    assert_eq!(
+        next_text(&mut ws).await.unwrap(),
+        r#"451-["stored","a.bin",4,{"_placeholder":true,"num":0}]"#
+    );
+    assert_eq!(next_text(&mut ws).await.unwrap(), "<bin 4>");
+    assert_eq!(next_text(&mut ws).await.unwrap(), "437[4]");
 }
 
 #[tokio::test]

@@ -1,119 +1,95 @@
-//! Event arguments as received: the JSON array after the event name, and the attachments.
+//! Event arguments as received: the payload (zero-copy JSON and attachments) and where the
+//! arguments start in it. Typed decoding is `socketio-proto`'s; this only adds re-labelling,
+//! so that received arguments can be re-emitted without a decode/encode round trip.
+
+use std::borrow::Cow;
 
 use bytes::Bytes;
 use engineio_proto::Utf8Bytes;
-use serde::de::{DeserializeOwned, IgnoredAny};
-use socketio_proto::Payload;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use socketio_proto::{ArgsError, Payload};
 
 /// The arguments of an event or an acknowledgement, as they arrived: zero-copy JSON plus the
 /// binary attachments that its placeholders refer to.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct Args {
-    /// The whole JSON array (for an event, its first element is the event name).
-    json: Utf8Bytes,
-    /// Byte offset in `json` where the arguments start.
-    rest: usize,
-    /// Whether `rest` is just after the opening `[` (an ack) rather than just after the event
-    /// name (where `,` or `]` follows).
-    after_bracket: bool,
-    attachments: Vec<Bytes>,
+    payload: Payload,
+    /// Byte offset in the JSON just after the event name (`,` or `]` follows); `None` for an
+    /// ack, whose arguments start right after `[`.
+    after_name: Option<usize>,
 }
 
 impl Args {
     /// The arguments of an event payload `["name", args...]`; `None` when it is not an array
     /// with a first element.
     pub(crate) fn of_event(payload: Payload) -> Option<Self> {
-        let (json, attachments) = payload.into_parts();
-        let rest = skip_first(&json)?;
+        let after_name = Some(skip_first(payload.json())?);
         Some(Self {
-            json,
-            rest,
-            after_bracket: false,
-            attachments,
+            payload,
+            after_name,
         })
     }
 
-    /// The arguments of an ack payload `[args...]`.
+    /// The arguments of an ack payload `[args...]`; `None` when it is not an array.
     pub(crate) fn of_ack(payload: Payload) -> Option<Self> {
-        let (json, attachments) = payload.into_parts();
-        let trimmed = json.trim_start();
-        if !trimmed.starts_with('[') {
-            return None;
-        }
-        let rest = json.len() - trimmed.len() + 1;
-        Some(Self {
-            json,
-            rest,
-            after_bracket: true,
-            attachments,
-        })
+        payload
+            .json()
+            .trim_start()
+            .starts_with('[')
+            .then_some(Self {
+                payload,
+                after_name: None,
+            })
     }
 
-    fn rest_str(&self) -> (&str, bool) {
-        (self.json.get(self.rest..).unwrap_or(""), self.after_bracket)
-    }
-
-    /// The arguments as a JSON array text, placeholders included: `[1,"2",{"3":[false]}]`.
+    /// The event name, for the arguments of an event (read without parsing the arguments).
     #[must_use]
-    pub fn json_array(&self) -> String {
-        let (rest, after_bracket) = self.rest_str();
-        if after_bracket {
-            let mut s = String::with_capacity(rest.len() + 1);
-            s.push('[');
-            s.push_str(rest);
-            return s;
-        }
-        let rest = rest.trim_start();
-        match rest.strip_prefix(',') {
-            Some(r) => format!("[{r}"),
-            None => "[]".to_owned(),
+    pub fn event_name(&self) -> Option<Cow<'_, str>> {
+        self.after_name.and_then(|_| self.payload.event_name())
+    }
+
+    /// Deserialises the arguments into `T`: a tuple takes one argument per element (extra
+    /// arguments are ignored, as in JS), `Vec<T>` takes them all, any other type takes the
+    /// first. Binary placeholders deserialise into [`socketio_proto::Binary`] as their
+    /// attachment.
+    ///
+    /// # Errors
+    ///
+    /// [`ArgsError`] when the arguments do not fit `T`.
+    pub fn decode<'de, T: Deserialize<'de>>(&'de self) -> Result<T, ArgsError> {
+        match self.after_name {
+            Some(_) => self.payload.event_args(),
+            None => self.payload.ack_args(),
         }
     }
 
-    /// The event name, for the arguments of an event.
-    #[must_use]
-    pub fn event_name(&self) -> Option<String> {
-        if self.after_bracket {
-            return None;
-        }
-        let first = self.json.get(..self.rest)?.trim_start().strip_prefix('[')?;
-        match serde_json::from_str::<serde_json::Value>(first).ok()? {
-            serde_json::Value::String(s) => Some(s),
-            serde_json::Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
+    /// The first argument as `T`, whatever `T` is (a sequence type included).
+    ///
+    /// # Errors
+    ///
+    /// [`ArgsError`] when there is no first argument or it does not fit `T`.
+    pub fn first<'de, T: Deserialize<'de>>(&'de self) -> Result<T, ArgsError> {
+        self.decode::<(T,)>().map(|(t,)| t)
     }
 
     /// The binary attachments, in placeholder order.
     #[must_use]
     pub fn attachments(&self) -> &[Bytes] {
-        &self.attachments
+        self.payload.attachments()
     }
 
-    /// Deserialises the arguments (as a JSON array) into `T`: a tuple for several arguments,
-    /// `Vec<Value>` for any number. Binary placeholders are left as their JSON objects.
-    ///
-    /// # Errors
-    ///
-    /// The JSON error when the arguments do not fit `T`.
-    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_str(&self.json_array())
-    }
-
-    /// The first argument deserialised into `T`.
-    ///
-    /// # Errors
-    ///
-    /// The JSON error when there is no first argument or it does not fit `T`.
-    pub fn first<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        let (first,): (T,) = {
-            let mut v: Vec<serde_json::Value> = self.decode()?;
-            if v.is_empty() {
-                return Err(serde::de::Error::custom("no argument"));
-            }
-            (serde_json::from_value(v.swap_remove(0))?,)
+    /// The arguments as a JSON array text, placeholders included: `[1,"2",{"3":[false]}]`.
+    #[must_use]
+    pub fn json_array(&self) -> String {
+        let json = self.payload.json();
+        let Some(at) = self.after_name else {
+            return json.trim().to_owned();
         };
-        Ok(first)
+        match json.get(at..).unwrap_or("").trim_start().strip_prefix(',') {
+            Some(rest) => format!("[{rest}"),
+            None => "[]".to_owned(),
+        }
     }
 
     /// Re-labels these arguments as event `name`: `["name", args...]`, attachments shared.
@@ -121,17 +97,23 @@ impl Args {
         let array = self.json_array();
         let inner = &array[1..];
         let name = serde_json::to_string(name).unwrap_or_else(|_| "\"\"".to_owned());
-        let json = if inner == "]" {
+        let json = if inner.trim_start().starts_with(']') {
             format!("[{name}]")
         } else {
             format!("[{name},{inner}")
         };
-        Payload::new(Utf8Bytes::from(json), self.attachments.clone())
+        Payload::new(Utf8Bytes::from(json), self.attachments().to_vec())
     }
 
     /// These arguments as an ack payload `[args...]`, attachments shared.
     pub(crate) fn to_ack_payload(&self) -> Payload {
-        Payload::new(Utf8Bytes::from(self.json_array()), self.attachments.clone())
+        if self.after_name.is_none() {
+            return self.payload.clone();
+        }
+        Payload::new(
+            Utf8Bytes::from(self.json_array()),
+            self.attachments().to_vec(),
+        )
     }
 }
 
@@ -147,6 +129,8 @@ fn skip_first(json: &str) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    use socketio_proto::Binary;
+
     use super::*;
 
     fn event(json: &'static str) -> Args {
@@ -156,6 +140,7 @@ mod tests {
     #[test]
     fn splits_the_event_name_off() {
         let a = event(r#"["message",1,"2",{"3":[true]}]"#);
+        assert_eq!(a.event_name().as_deref(), Some("message"));
         assert_eq!(a.json_array(), r#"[1,"2",{"3":[true]}]"#);
         assert_eq!(
             a.to_event_payload("message-back").json(),
@@ -165,21 +150,34 @@ mod tests {
         let a = event(r#"["only"]"#);
         assert_eq!(a.json_array(), "[]");
         assert_eq!(a.to_event_payload("x").json(), r#"["x"]"#);
+    }
+
+    #[test]
+    fn typed_decoding_goes_through_the_proto_helpers() {
         let (n, s): (u32, String) = event(r#"["e",5,"five"]"#).decode().unwrap();
         assert_eq!((n, s.as_str()), (5, "five"));
-        assert_eq!(
-            event(r#"["e",{"a":1}]"#)
-                .first::<serde_json::Value>()
-                .unwrap()["a"],
-            1
+        let v: Vec<u32> = event(r#"["e",[1,2]]"#).first().unwrap();
+        assert_eq!(v, [1, 2]);
+        let p = Payload::new(
+            r#"["up",{"_placeholder":true,"num":0}]"#.into(),
+            vec![Bytes::from_static(b"\x01")],
         );
+        let bin: Binary = Args::of_event(p).unwrap().first().unwrap();
+        assert_eq!(&bin[..], b"\x01");
+        assert!(event(r#"["e"]"#).first::<u32>().is_err());
     }
 
     #[test]
     fn ack_args() {
         let a = Args::of_ack(Payload::from_json(r#"[1,"2"]"#)).unwrap();
         assert_eq!(a.json_array(), r#"[1,"2"]"#);
-        let a = Args::of_ack(Payload::from_json("[]")).unwrap();
-        assert_eq!(a.json_array(), "[]");
+        assert_eq!(a.event_name(), None);
+        let (one, two): (u8, String) = a.decode().unwrap();
+        assert_eq!((one, two.as_str()), (1, "2"));
+        assert_eq!(
+            Args::of_ack(Payload::from_json("[]")).unwrap().json_array(),
+            "[]"
+        );
+        assert!(Args::of_ack(Payload::from_json("{}")).is_none());
     }
 }

@@ -105,8 +105,8 @@ impl IoConnection {
     }
 
     fn dispatch(&mut self, packet: Packet, tasks: &mut Tasks) {
-        let ns = packet.ns().as_str().to_owned();
-        match (self.slot(&ns), packet) {
+        let slot = self.slot(packet.ns().as_str());
+        match (slot, packet) {
             (None, Packet::Connect { ns, auth }) => self.connect(ns, auth, tasks),
             (Some(Slot::Connected(socket)), Packet::Event { data, ack, .. }) => {
                 let Some(args) = Args::of_event(data) else {
@@ -131,7 +131,7 @@ impl IoConnection {
                 self.sockets
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&ns);
+                    .remove(socket.ns());
                 socket.close_with_reason("client namespace disconnect");
             }
             // A second CONNECT, a packet for a namespace not joined, a CONNECT_ERROR from the

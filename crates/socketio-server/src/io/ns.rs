@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use engineio_proto::Frame;
 use serde::Serialize;
-use socketio_proto::{AckId, Namespace, Packet, Payload};
+use socketio_proto::{AckId, Namespace, Packet, is_reserved_event};
 
 use super::args::Args;
 use super::socket::{AckError, EmitError, Socket, encode_event};
@@ -47,17 +47,14 @@ impl ConnectError {
     }
 
     pub(crate) fn to_packet(&self, ns: Namespace) -> Packet {
-        // Key order as the reference writes it: message, then data.
-        let mut json = String::from("{\"message\":");
-        json.push_str(&serde_json::Value::from(self.message.as_str()).to_string());
-        if let Some(d) = &self.data {
-            json.push_str(",\"data\":");
-            json.push_str(&d.to_string());
-        }
-        json.push('}');
-        Packet::ConnectError {
-            ns,
-            data: Payload::from_json(json),
+        let with_data = self
+            .data
+            .as_ref()
+            .map(|d| Packet::connect_error_with_data(ns.clone(), &self.message, d));
+        match with_data {
+            Some(Ok(p)) => p,
+            // A `serde_json::Value` always serialises; fall back to the message alone.
+            Some(Err(_)) | None => Packet::connect_error(ns, &self.message),
         }
     }
 }
@@ -236,13 +233,13 @@ impl Nsp {
         self.broadcast().to(room)
     }
 
-    /// Emits to every socket of the namespace.
+    /// Emits to every socket of the namespace (arguments as in [`Socket::emit`]).
     ///
     /// # Errors
     ///
     /// [`EmitError`] when the data cannot be serialised or the event name is reserved.
-    pub fn emit<T: Serialize>(&self, event: &str, data: &T) -> Result<(), EmitError> {
-        self.broadcast().emit(event, data)
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> Result<(), EmitError> {
+        self.broadcast().emit(event, args)
     }
 }
 
@@ -346,63 +343,75 @@ impl Broadcast {
         }
     }
 
-    /// Emits `event` with one argument to every selected socket. The packet is encoded once;
-    /// every recipient gets the same shared frames.
+    /// Emits `event` (arguments as in [`Socket::emit`]) to every selected socket. The packet
+    /// is encoded once; every recipient gets the same shared frames.
     ///
     /// # Errors
     ///
     /// [`EmitError`] when the data cannot be serialised or the event name is reserved.
-    pub fn emit<T: Serialize>(&self, event: &str, data: &T) -> Result<(), EmitError> {
-        let payload = encode_event(event, data)?;
-        self.emit_payload(payload, None);
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> Result<(), EmitError> {
+        let frames = encode_event(&self.namespace(), event, args, None)?;
+        self.send_to_all(&frames);
         Ok(())
     }
 
     /// Emits already-built arguments (as received, attachments included) as `event`.
-    pub fn emit_args(&self, event: &str, args: &Args) {
-        self.emit_payload(args.to_event_payload(event), None);
+    ///
+    /// # Errors
+    ///
+    /// [`EmitError::Reserved`] for a reserved event name.
+    pub fn emit_args(&self, event: &str, args: &Args) -> Result<(), EmitError> {
+        if is_reserved_event(event) {
+            return Err(EmitError::Reserved(event.to_owned()));
+        }
+        let data = args.to_event_payload(event);
+        let frames: Vec<Frame> = Packet::Event {
+            ns: self.namespace(),
+            data,
+            ack: None,
+        }
+        .encode()
+        .frames()
+        .collect();
+        self.send_to_all(&frames);
+        Ok(())
     }
 
-    fn emit_payload(&self, data: Payload, ack: Option<AckId>) -> usize {
-        let ns = Namespace::new(self.ns.name.as_str()).unwrap_or_default();
-        let encoded = Packet::Event { ns, data, ack }.encode();
-        let frames: Vec<Frame> = encoded.frames().collect();
+    fn namespace(&self) -> Namespace {
+        Namespace::new(self.ns.name.as_str()).unwrap_or_default()
+    }
+
+    /// Hands the same frames (shared buffers) to every selected socket.
+    fn send_to_all(&self, frames: &[Frame]) -> Vec<Socket> {
         let targets = self.sockets();
         for s in &targets {
-            s.send_frames(frames.clone(), self.volatile);
+            s.send_frames(frames.to_vec(), self.volatile);
         }
-        targets.len()
+        targets
     }
 
-    /// Emits with an acknowledgement request and collects the first argument of every reply.
-    /// Resolves when every selected socket answered, or at the timeout (5 s unless
-    /// [`Broadcast::timeout`] was set) with [`AckError::Timeout`] carrying the partial replies.
+    /// Emits with an acknowledgement request (arguments as in [`Socket::emit`]) and collects
+    /// every reply. Resolves when every selected socket answered, or at the timeout (5 s
+    /// unless [`Broadcast::timeout`] was set) with [`AckError::Timeout`] carrying the partial
+    /// replies.
     ///
     /// # Errors
     ///
     /// [`AckError`] as above, or when the data cannot be serialised.
-    pub async fn emit_with_ack<T: Serialize>(
+    pub async fn emit_with_ack<T: Serialize + ?Sized>(
         &self,
         event: &str,
-        data: &T,
+        args: &T,
     ) -> Result<Vec<Args>, AckError> {
-        let payload = encode_event(event, data).map_err(AckError::Emit)?;
         let id = self.ns.next_ack();
+        let frames =
+            encode_event(&self.namespace(), event, args, Some(id)).map_err(AckError::Emit)?;
         let targets = self.sockets();
         let (tx, mut rx) = tokio::sync::mpsc::channel(targets.len().max(1));
         for s in &targets {
             s.register_ack_channel(id, tx.clone());
         }
         drop(tx);
-        let ns = Namespace::new(self.ns.name.as_str()).unwrap_or_default();
-        let frames: Vec<Frame> = Packet::Event {
-            ns,
-            data: payload,
-            ack: Some(id),
-        }
-        .encode()
-        .frames()
-        .collect();
         for s in &targets {
             s.send_frames(frames.clone(), self.volatile);
         }

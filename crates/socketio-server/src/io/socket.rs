@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use engineio_proto::{Frame, Utf8Bytes};
 use serde::Serialize;
-use socketio_proto::{AckId, Namespace, Packet, Payload, is_reserved_event};
+use socketio_proto::{AckId, EncodeError, Encoded, Namespace, Packet, Payload, is_reserved_event};
 use tokio::sync::{mpsc, oneshot};
 
 use super::args::Args;
@@ -30,7 +30,7 @@ pub enum EmitError {
     Reserved(String),
     /// The data did not serialise.
     #[error("cannot serialise event data")]
-    Serialize(#[source] serde_json::Error),
+    Encode(#[source] EncodeError),
     /// The socket is disconnected.
     #[error("socket disconnected")]
     Closed,
@@ -84,17 +84,25 @@ impl std::fmt::Debug for Socket {
     }
 }
 
-pub(crate) fn encode_event<T: Serialize>(event: &str, data: &T) -> Result<Payload, EmitError> {
-    if is_reserved_event(event) {
-        return Err(EmitError::Reserved(event.to_owned()));
+/// Encodes an EVENT once; `args` maps to arguments as in [`Encoded::event`] (a tuple gives
+/// one argument per element, a sequence too, any other value one argument).
+pub(crate) fn encode_event<T: Serialize + ?Sized>(
+    ns: &Namespace,
+    event: &str,
+    args: &T,
+    ack: Option<AckId>,
+) -> Result<Vec<Frame>, EmitError> {
+    let encoded = Encoded::event(ns, event, args, ack).map_err(EmitError::from)?;
+    Ok(encoded.frames().collect())
+}
+
+impl From<EncodeError> for EmitError {
+    fn from(e: EncodeError) -> Self {
+        match e {
+            EncodeError::ReservedEventName(name) => Self::Reserved(name),
+            e => Self::Encode(e),
+        }
     }
-    let mut json = String::with_capacity(event.len() + 32);
-    json.push('[');
-    json.push_str(&serde_json::to_string(event).map_err(EmitError::Serialize)?);
-    json.push(',');
-    json.push_str(&serde_json::to_string(data).map_err(EmitError::Serialize)?);
-    json.push(']');
-    Ok(Payload::from_json(json))
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -188,7 +196,7 @@ impl Socket {
     {
         let handler = Arc::new(handler);
         let h: EventHandler = Arc::new(move |s, a: Args, ack| {
-            let name = a.event_name().unwrap_or_default();
+            let name = a.event_name().map(|n| n.into_owned()).unwrap_or_default();
             Box::pin(handler(s, name, a, ack))
         });
         *self.0.any.write().unwrap_or_else(PoisonError::into_inner) = Some(h);
@@ -220,19 +228,21 @@ impl Socket {
         })
     }
 
-    /// Emits `event` with one argument.
+    /// Emits `event`. `args` is the argument list: a tuple gives one argument per element
+    /// (`&("hi", 1)`), `()` none, any other value one argument; a sequence also gives one
+    /// argument per element, so wrap a single list in a 1-tuple (`&(list,)`).
+    /// [`socketio_proto::Binary`] values travel as binary attachments.
     ///
     /// # Errors
     ///
     /// [`EmitError`] when the name is reserved, the data does not serialise, or the socket is
     /// disconnected.
-    pub fn emit<T: Serialize>(&self, event: &str, data: &T) -> Result<(), EmitError> {
-        let payload = encode_event(event, data)?;
-        self.send_packet(Packet::Event {
-            ns: self.namespace(),
-            data: payload,
-            ack: None,
-        })
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> Result<(), EmitError> {
+        if !self.connected() {
+            return Err(EmitError::Closed);
+        }
+        self.send_frames(encode_event(&self.namespace(), event, args, None)?, false);
+        Ok(())
     }
 
     /// Emits already-built arguments (as received, binary attachments included) as `event`.
@@ -251,30 +261,28 @@ impl Socket {
         })
     }
 
-    /// Emits `event` with one argument and waits for the client's acknowledgement.
+    /// Emits `event` (arguments as in [`Socket::emit`]) and waits for the client's
+    /// acknowledgement.
     ///
     /// # Errors
     ///
     /// [`AckError::Timeout`] after `timeout` (the pending entry is freed),
     /// [`AckError::Disconnected`] if the socket goes away first.
-    pub async fn emit_with_ack<T: Serialize>(
+    pub async fn emit_with_ack<T: Serialize + ?Sized>(
         &self,
         event: &str,
-        data: &T,
+        args: &T,
         timeout: Duration,
     ) -> Result<Args, AckError> {
-        let payload = encode_event(event, data).map_err(AckError::Emit)?;
+        if !self.connected() {
+            return Err(AckError::Emit(EmitError::Closed));
+        }
         let id = self.0.ns.next_ack();
+        let frames =
+            encode_event(&self.namespace(), event, args, Some(id)).map_err(AckError::Emit)?;
         let (tx, rx) = oneshot::channel();
         lock(&self.0.acks).insert(id.0, AckSlot::One(tx));
-        if let Err(e) = self.send_packet(Packet::Event {
-            ns: self.namespace(),
-            data: payload,
-            ack: Some(id),
-        }) {
-            lock(&self.0.acks).remove(&id.0);
-            return Err(AckError::Emit(e));
-        }
+        self.send_frames(frames, false);
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(args)) => Ok(args),
             Ok(Err(_)) => Err(AckError::Disconnected),
@@ -414,17 +422,18 @@ impl AckSender {
         Self { socket, id }
     }
 
-    /// Acknowledges with one argument.
+    /// Acknowledges; `args` maps to arguments as in [`Socket::emit`].
     ///
     /// # Errors
     ///
     /// [`EmitError`] when the data does not serialise or the socket is gone.
-    pub fn send<T: Serialize>(self, data: &T) -> Result<(), EmitError> {
-        let json = format!(
-            "[{}]",
-            serde_json::to_string(data).map_err(EmitError::Serialize)?
-        );
-        self.send_payload(Payload::from_json(json))
+    pub fn send<T: Serialize + ?Sized>(self, args: &T) -> Result<(), EmitError> {
+        if !self.socket.connected() {
+            return Err(EmitError::Closed);
+        }
+        let encoded = Encoded::ack(&self.socket.namespace(), self.id, args)?;
+        self.socket.send_frames(encoded.frames().collect(), false);
+        Ok(())
     }
 
     /// Acknowledges with these arguments (as received, attachments included).
