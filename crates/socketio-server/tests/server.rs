@@ -444,3 +444,72 @@ async fn graceful_shutdown_closes_every_session() {
     assert_eq!(next_text(&mut a).await, None);
     assert_eq!(next_text(&mut b).await, None);
 }
+
+#[tokio::test]
+async fn c12_missing_attachments_time_out_and_close() {
+    let mut config = SocketIoConfig::default();
+    config.attachment_timeout = Duration::from_millis(100);
+    let (io, addr) = start(config).await;
+    let mut ws = connected(&addr).await;
+    // A complete binary packet first: the watcher must not close a healthy connection.
+    ws.send(Message::text(
+        r#"451-["echo",{"_placeholder":true,"num":0}]"#,
+    ))
+    .await
+    .unwrap();
+    ws.send(Message::binary(vec![1u8])).await.unwrap();
+    assert!(next_text(&mut ws).await.unwrap().starts_with("451-"));
+    assert_eq!(next_text(&mut ws).await.unwrap(), "<bin 1>");
+    // Then a header whose attachment never comes.
+    ws.send(Message::text(
+        r#"451-["echo",{"_placeholder":true,"num":0}]"#,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next_text(&mut ws).await, None);
+    wait_sessions_gone(&io).await;
+}
+
+#[tokio::test]
+async fn polling_posts_wait_while_handlers_are_at_their_limit() {
+    let mut config = SocketIoConfig::default();
+    // The connect-timeout watcher is one task; one slow handler makes two.
+    config.engine.max_concurrent_tasks = 2;
+    let io = SocketIo::new(config).unwrap();
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let r = std::sync::Arc::clone(&release);
+    io.ns("/", move |socket: Socket| {
+        let r = std::sync::Arc::clone(&r);
+        socket.on("slow", move |_, _, _| {
+            let r = std::sync::Arc::clone(&r);
+            async move { r.notified().await }
+        });
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(io.clone().serve(listener));
+    let sid = polling_sid(&addr).await;
+    let q = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    assert_eq!(http(&addr, "POST", &q, b"40", "text/plain").await.0, 200);
+    assert_eq!(http(&addr, "GET", &q, b"", "text/plain").await.0, 200);
+    assert_eq!(
+        http(&addr, "POST", &q, br#"42["slow"]"#, "text/plain")
+            .await
+            .0,
+        200
+    );
+    // The handler is running: the next POST is held back until it finishes.
+    let (addr2, q2) = (addr.clone(), q.clone());
+    let mut held =
+        tokio::spawn(
+            async move { http(&addr2, "POST", &q2, br#"42["slow"]"#, "text/plain").await },
+        );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), &mut held)
+            .await
+            .is_err()
+    );
+    release.notify_one();
+    assert_eq!(held.await.unwrap().0, 200);
+    release.notify_one();
+}

@@ -28,7 +28,8 @@ pub struct EngineConfig {
     /// Commands (outgoing packets, requests) queued for one session before senders see
     /// [`crate::engine::SocketSendError::Full`] (256).
     pub command_capacity: usize,
-    /// Handler tasks running at once for one session before its WebSocket reads pause (128).
+    /// Handler tasks running at once for one session (128): at the limit, WebSocket reads
+    /// pause and a polling POST waits for its response.
     pub max_concurrent_tasks: usize,
     /// Longest wait for a WebSocket upgrade request to complete its HTTP upgrade (10 s).
     pub upgrade_io_timeout: Duration,

@@ -239,6 +239,7 @@ impl<H: EngineHandler> Engine<H> {
             ws: None,
             registry: Arc::clone(&self.inner.registry),
             max_tasks: self.inner.config.max_concurrent_tasks.max(1),
+            parked_post: None,
         };
         match ws_accept {
             None => {

@@ -166,6 +166,9 @@ pub(crate) struct SessionTask<C> {
     pub(crate) ws: Option<Box<WsStream>>,
     pub(crate) registry: Arc<Registry>,
     pub(crate) max_tasks: usize,
+    /// A POST held back while the handler tasks are at `max_tasks`: its response waits, so a
+    /// polling client cannot queue handlers without bound either.
+    pub(crate) parked_post: Option<(Bytes, oneshot::Sender<Result<(), HttpResponse>>)>,
 }
 
 /// Converts an outgoing frame for tungstenite without copying or re-validating text.
@@ -221,6 +224,12 @@ impl<C: Connection> SessionTask<C> {
                 tracing::debug!(?sid, %reason, "engine.io session closed");
                 self.conn.on_close(&reason);
                 break;
+            }
+            if self.tasks.len() < self.max_tasks
+                && let Some((body, reply)) = self.parked_post.take()
+            {
+                self.post(body, reply);
+                continue;
             }
             let deadline = self
                 .session
@@ -346,11 +355,16 @@ impl<C: Connection> SessionTask<C> {
                 }
             }
             Cmd::Post { body, reply } => {
-                let result = self
-                    .session
-                    .handle_post(now, body)
-                    .map_err(|e| e.to_response());
-                let _ = reply.send(result);
+                if let Some((parked, parked_reply)) = self.parked_post.take() {
+                    self.post(parked, parked_reply);
+                }
+                if self.tasks.len() < self.max_tasks {
+                    self.post(body, reply);
+                } else if let Err(e) = self.session.handle_post_start(now) {
+                    let _ = reply.send(Err(e.to_response()));
+                } else {
+                    self.parked_post = Some((body, reply));
+                }
             }
             Cmd::TransportError(e) => self.session.handle_transport_error(now, e),
             Cmd::Upgrade(mut ws) => {
@@ -371,6 +385,14 @@ impl<C: Connection> SessionTask<C> {
                 }
             }
         }
+    }
+
+    fn post(&mut self, body: Bytes, reply: oneshot::Sender<Result<(), HttpResponse>>) {
+        let result = self
+            .session
+            .handle_post(now(), body)
+            .map_err(|e| e.to_response());
+        let _ = reply.send(result);
     }
 
     fn send(&mut self, frame: Frame) {

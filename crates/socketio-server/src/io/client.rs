@@ -49,6 +49,16 @@ pub struct IoConnection {
     decoder: Decoder,
     sockets: SocketMap,
     joined: Arc<AtomicBool>,
+    /// The deadline of the binary packet being reassembled, shared with its watcher task.
+    partial: Arc<Mutex<Partial>>,
+}
+
+/// When the binary packet being reassembled must be complete (`None` when there is none),
+/// and whether the one watcher task is running.
+#[derive(Debug, Default)]
+struct Partial {
+    deadline: Option<tokio::time::Instant>,
+    watching: bool,
 }
 
 impl std::fmt::Debug for IoConnection {
@@ -85,6 +95,7 @@ impl EngineHandler for IoHandler {
             decoder: Decoder::new(self.io.config.decode_limits),
             sockets: Arc::new(Mutex::new(HashMap::new())),
             joined,
+            partial: Arc::new(Mutex::new(Partial::default())),
         }
     }
 }
@@ -202,6 +213,48 @@ impl IoConnection {
     }
 }
 
+impl IoConnection {
+    /// Bounds the wait for a binary packet's attachments (`attachment_timeout`): the
+    /// connection closes if they are not all in by then. One watcher task per connection at
+    /// most; it runs in the session task, never alongside `on_message`.
+    fn track_partial(&mut self, partial: bool, tasks: &mut Tasks) {
+        let deadline =
+            partial.then(|| tokio::time::Instant::now() + self.io.config.attachment_timeout);
+        let spawn = {
+            let mut state = self.partial.lock().unwrap_or_else(PoisonError::into_inner);
+            state.deadline = deadline;
+            let spawn = partial && !state.watching;
+            state.watching |= spawn;
+            spawn
+        };
+        if !spawn {
+            return;
+        }
+        let (shared, engine) = (Arc::clone(&self.partial), self.engine.clone());
+        tasks.spawn(async move {
+            loop {
+                let deadline = {
+                    let mut state = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                    if state.deadline.is_none() {
+                        state.watching = false;
+                    }
+                    state.deadline
+                };
+                match deadline {
+                    None => return,
+                    Some(d) if tokio::time::Instant::now() >= d => {
+                        tracing::debug!(sid = ?engine.sid(), "binary attachments timed out");
+                        engine.close();
+                        return;
+                    }
+                    // The packet may complete (and another start) meanwhile: check again.
+                    Some(d) => tokio::time::sleep_until(d).await,
+                }
+            }
+        });
+    }
+}
+
 fn finish_connect(nsp: &NsInner, socket: &Socket, sockets: &SocketMap, name: &str, ns: Namespace) {
     socket.mark_connected();
     nsp.add(socket);
@@ -214,6 +267,7 @@ fn finish_connect(nsp: &NsInner, socket: &Socket, sockets: &SocketMap, name: &st
 
 impl Connection for IoConnection {
     fn on_message(&mut self, msg: Message, tasks: &mut Tasks) {
+        let was_partial = self.decoder.awaiting_attachments() > 0;
         let decoded = match msg {
             Message::Text(t) => self.decoder.decode_text(t),
             Message::Binary(b) => self.decoder.decode_binary(b),
@@ -226,6 +280,10 @@ impl Connection for IoConnection {
                 tracing::debug!(sid = ?self.engine.sid(), %e, "socket.io decode error, closing");
                 self.engine.close();
             }
+        }
+        let partial = self.decoder.awaiting_attachments() > 0;
+        if partial != was_partial {
+            self.track_partial(partial, tasks);
         }
     }
 

@@ -34,6 +34,9 @@ pub struct SocketIoConfig {
     pub connect_timeout: Duration,
     /// Limits of the packet decoder (attachments per packet, bytes, namespace length).
     pub decode_limits: DecodeLimits,
+    /// Longest wait for the binary attachments of a packet before the connection closes
+    /// (60 s).
+    pub attachment_timeout: Duration,
 }
 
 impl Default for SocketIoConfig {
@@ -46,6 +49,7 @@ impl Default for SocketIoConfig {
             engine,
             connect_timeout: Duration::from_secs(45),
             decode_limits: DecodeLimits::default(),
+            attachment_timeout: Duration::from_secs(60),
         }
     }
 }
