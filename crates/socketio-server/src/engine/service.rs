@@ -60,12 +60,17 @@ impl<H: EngineHandler> Engine<H> {
     /// An engine serving `config.path` with `handler`, seeding its session-id generator from
     /// the operating system.
     ///
+    /// # Panics
+    ///
+    /// When the operating system cannot provide 32 bytes of entropy.
+    ///
     /// # Errors
     ///
     /// [`ConfigError`] when the protocol settings are out of range.
     pub fn new(config: EngineConfig, handler: H) -> Result<Self, ConfigError> {
         let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|_| ConfigError::ZeroSize("entropy"))?;
+        // Session ids are bearer secrets: without the OS's entropy there is no safe server.
+        getrandom::fill(&mut seed).expect("the operating system provides entropy");
         let router = Server::new(Arc::new(config.session.clone()), seed)?;
         Ok(Self {
             inner: Arc::new(Inner {

@@ -119,10 +119,10 @@ impl EngineSocket {
     ///
     /// As [`EngineSocket::send`].
     pub fn send_group(&self, frames: Vec<Frame>) -> Result<(), SocketSendError> {
-        if frames.len() == 1 {
-            return self.send(frames.into_iter().next().unwrap_or_else(|| unreachable!()));
+        match <[Frame; 1]>::try_from(frames) {
+            Ok([frame]) => self.try_cmd(Cmd::Send(frame)),
+            Err(frames) => self.try_cmd(Cmd::SendGroup(frames)),
         }
-        self.try_cmd(Cmd::SendGroup(frames))
     }
 
     fn try_cmd(&self, cmd: Cmd) -> Result<(), SocketSendError> {
