@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use engineio_proto::{
-    ClientConfig, ClientEvent, ClientSession, ClientTransmit, HttpResult, Message, Method,
-    RequestId, Transports, Utf8Bytes, WsMessage,
+    ClientConfig, ClientEvent, ClientSession, ClientTransmit, HttpResult, Method, RequestId,
+    Transports, Utf8Bytes, WsMessage,
 };
 use libfuzzer_sys::fuzz_target;
-use socketio_rs_fuzz::{Clock, Input, RECORDS, body, check_own_payload};
+use socketio_rs_fuzz::{Clock, Input, RECORDS, app_message, body, check_own_payload};
 
 #[derive(Debug, Default)]
 struct Model {
@@ -243,13 +243,7 @@ fuzz_target!(|data: &[u8]| {
                 h.timeout();
             }
             13 | 14 => {
-                let msg = if input.bool() {
-                    let text = input.string(100);
-                    h.model.separator_sent |= text.contains('\x1e');
-                    Message::from(text)
-                } else {
-                    Message::from(input.bytes(100).to_vec())
-                };
+                let msg = app_message(&mut input, &mut h.model.separator_sent);
                 let _ = h.session.send(msg);
                 h.drain("send");
             }

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use engineio_proto::{
-    CloseReason, Event, Message, Method, ProtocolError, Route, Server, ServerConfig, ServerSession,
+    CloseReason, Event, Method, ProtocolError, Route, Server, ServerConfig, ServerSession,
     Transmit, Transport, Transports, Utf8Bytes, WsMessage,
 };
 use libfuzzer_sys::fuzz_target;
-use socketio_rs_fuzz::{Clock, Input, RECORDS, body, check_own_payload};
+use socketio_rs_fuzz::{Clock, Input, RECORDS, app_message, body, check_own_payload};
 
 /// What the runtime holds, as far as the invariants need it.
 #[derive(Debug, Default)]
@@ -235,13 +235,7 @@ fuzz_target!(|data: &[u8]| {
                 h.timeout();
             }
             13 | 14 => {
-                let msg = if input.bool() {
-                    let text = input.string(100);
-                    h.model.separator_sent |= text.contains('\x1e');
-                    Message::from(text)
-                } else {
-                    Message::from(input.bytes(100).to_vec())
-                };
+                let msg = app_message(&mut input, &mut h.model.separator_sent);
                 let _ = h.session.send(msg);
                 h.drain("send");
             }

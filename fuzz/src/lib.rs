@@ -169,3 +169,15 @@ pub fn body(input: &mut Input<'_>) -> Bytes {
     }
     Bytes::from(s)
 }
+
+/// An application message drawn from the input: text (noting whether it carries the record
+/// separator, finding F2) or binary.
+pub fn app_message(input: &mut Input<'_>, separator_sent: &mut bool) -> engineio_proto::Message {
+    if input.bool() {
+        let text = input.string(100);
+        *separator_sent |= text.contains('\x1e');
+        engineio_proto::Message::from(text)
+    } else {
+        engineio_proto::Message::from(input.bytes(100).to_vec())
+    }
+}
