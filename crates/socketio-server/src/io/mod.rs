@@ -77,6 +77,10 @@ impl std::fmt::Debug for SocketIo {
 impl SocketIo {
     /// A server with `config`. Register namespaces with [`SocketIo::ns`].
     ///
+    /// # Panics
+    ///
+    /// When the operating system cannot provide entropy for session ids.
+    ///
     /// # Errors
     ///
     /// [`ConfigError`] when the Engine.IO settings are out of range.
