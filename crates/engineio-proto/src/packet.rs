@@ -6,20 +6,11 @@
 
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::DecodePaddingMode;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DecodeError;
 use crate::text::Utf8Bytes;
-
-/// Standard alphabet, padding optional on input (the JS clients pad; Node's decoder accepts both).
-const BASE64_LENIENT: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
 
 /// An application message: text or binary.
 #[derive(Clone, Debug, Eq, Hash, PartialEq)]
@@ -267,15 +258,28 @@ impl Packet {
     ///
     /// [`DecodeError`] for empty input, an unknown type, bad base64 or a malformed open packet.
     pub fn decode_text(text: &Utf8Bytes) -> Result<Self, DecodeError> {
-        let first = *text.as_bytes().first().ok_or(DecodeError::Empty)?;
+        Self::decode_record(text, 0..text.len())
+    }
+
+    /// Decodes the record `range` of `text` (a polling payload), slicing the data straight out
+    /// of `text`. `range` must lie on char boundaries.
+    pub(crate) fn decode_record(
+        text: &Utf8Bytes,
+        range: std::ops::Range<usize>,
+    ) -> Result<Self, DecodeError> {
+        let record = text.as_bytes().get(range.clone()).unwrap_or_default();
+        let first = *record.first().ok_or(DecodeError::Empty)?;
         if first == b'b' {
-            return decode_base64(&text.as_bytes()[1..]).map(|b| Self::Message(Message::Binary(b)));
+            return decode_base64(&record[1..]).map(|b| Self::Message(Message::Binary(b)));
         }
         let ty = PacketType::from_byte(first).ok_or(DecodeError::UnknownPacketType(first))?;
-        // The type byte is ASCII, so byte 1 is a char boundary.
-        let data = || text.tail(1).unwrap_or_default();
+        // The type byte is ASCII, so the byte after it is a char boundary.
+        let data = || text.slice(range.start + 1..range.end);
         Ok(match ty {
-            PacketType::Open => Self::Open(OpenPacket::from_json(&text[1..])?),
+            PacketType::Open => {
+                let json = text.get(range.start + 1..range.end).unwrap_or_default();
+                Self::Open(OpenPacket::from_json(json)?)
+            }
             PacketType::Close => Self::Close,
             PacketType::Ping => Self::Ping(data()),
             PacketType::Pong => Self::Pong(data()),
@@ -302,7 +306,7 @@ impl Packet {
         match self {
             Self::Message(Message::Binary(b)) => {
                 out.push('b');
-                STANDARD.encode_string(b, out);
+                base64_simd::STANDARD.encode_append(b, out);
             }
             Self::Message(Message::Text(t)) => {
                 out.push('4');
@@ -323,6 +327,15 @@ impl Packet {
     /// The text form of this packet (for polling; binary becomes `b` + base64).
     #[must_use]
     pub fn encode_text(&self) -> Utf8Bytes {
+        // One-digit control packets need no allocation.
+        match self {
+            Self::Close => return Utf8Bytes::from_static("1"),
+            Self::Ping(d) if d.is_empty() => return Utf8Bytes::from_static("2"),
+            Self::Pong(d) if d.is_empty() => return Utf8Bytes::from_static("3"),
+            Self::Upgrade => return Utf8Bytes::from_static("5"),
+            Self::Noop => return Utf8Bytes::from_static("6"),
+            _ => {}
+        }
         if let Self::Open(open) = self {
             // Serialise the JSON once (encoded_text_len would serialise it too).
             let json = open.to_json();
@@ -380,8 +393,14 @@ pub(crate) const fn base64_len(n: usize) -> usize {
 
 /// Decodes standard base64 (padding optional) into a fresh buffer.
 pub(crate) fn decode_base64(input: &[u8]) -> Result<Bytes, DecodeError> {
-    BASE64_LENIENT
-        .decode(input)
+    // Padding is optional on input (the JS clients pad; Node's decoder accepts both).
+    let engine = if input.len().is_multiple_of(4) {
+        &base64_simd::STANDARD
+    } else {
+        &base64_simd::STANDARD_NO_PAD
+    };
+    engine
+        .decode_to_vec(input)
         .map(Bytes::from)
         .map_err(|_| DecodeError::InvalidBase64)
 }

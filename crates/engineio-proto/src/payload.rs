@@ -56,7 +56,7 @@ impl Iterator for PayloadDecoder {
         // `pos` is 0 or just after an ASCII separator, so it is a char boundary.
         let rest = self.text.get(self.pos..)?;
         let start = self.pos;
-        let end = match rest.find(SEPARATOR) {
+        let end = match memchr::memchr(SEPARATOR as u8, rest.as_bytes()) {
             Some(i) => {
                 self.pos = start + i + 1;
                 start + i
@@ -66,7 +66,7 @@ impl Iterator for PayloadDecoder {
                 self.text.len()
             }
         };
-        let result = Packet::decode_text(&self.text.slice(start..end));
+        let result = Packet::decode_record(&self.text, start..end);
         if result.is_err() {
             self.done = true;
         }
@@ -85,8 +85,18 @@ pub fn decode_payload(body: Bytes) -> Result<Vec<Packet>, DecodeError> {
 
 /// Encodes packets into one polling payload.
 #[must_use]
-pub fn encode_payload<'a>(packets: impl IntoIterator<Item = &'a Packet>) -> Utf8Bytes {
-    let mut enc = PayloadEncoder::new(usize::MAX);
+pub fn encode_payload<'a, I>(packets: I) -> Utf8Bytes
+where
+    I: IntoIterator<Item = &'a Packet>,
+    I::IntoIter: Clone,
+{
+    let packets = packets.into_iter();
+    // One exact allocation: the sizes are known before anything is written.
+    let len = packets
+        .clone()
+        .map(|p| p.encoded_text_len() + 1)
+        .sum::<usize>();
+    let mut enc = PayloadEncoder::with_capacity(usize::MAX, len.saturating_sub(1));
     for p in packets {
         enc.push(p);
     }
@@ -106,8 +116,14 @@ impl PayloadEncoder {
     /// taken so that one oversized packet cannot block the queue forever.
     #[must_use]
     pub fn new(max: usize) -> Self {
+        Self::with_capacity(max, 0)
+    }
+
+    /// As [`PayloadEncoder::new`], with room for `capacity` bytes reserved up front.
+    #[must_use]
+    pub fn with_capacity(max: usize, capacity: usize) -> Self {
         Self {
-            buf: String::new(),
+            buf: String::with_capacity(capacity.min(max)),
             max,
             count: 0,
         }
@@ -137,9 +153,7 @@ impl PayloadEncoder {
         if !self.fits(packet) {
             return false;
         }
-        if self.count == 0 {
-            self.buf.reserve(packet.encoded_text_len());
-        } else {
+        if self.count > 0 {
             self.buf.push(SEPARATOR);
         }
         packet.encode_text_into(&mut self.buf);

@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 
 use crate::error::ProtocolError;
@@ -168,7 +166,7 @@ impl Frame {
             Repr::Binary(b) => {
                 scratch.clear();
                 scratch.push('b');
-                STANDARD.encode_string(b, scratch);
+                base64_simd::STANDARD.encode_append(b, scratch);
                 enc.push_encoded(scratch)
             }
         }

@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand_core::RngCore;
 
 /// Number of characters in a server-generated session id.
@@ -23,8 +21,9 @@ impl Sid {
         let mut raw = [0u8; SID_RANDOM_BYTES];
         rng.fill_bytes(&mut raw);
         let mut out = [0u8; SID_LEN];
-        // 18 bytes encode to exactly 24 characters, so the buffer is always large enough.
-        let _ = URL_SAFE_NO_PAD.encode_slice(raw, &mut out);
+        // 18 bytes encode to exactly 24 characters.
+        let text = base64_simd::URL_SAFE_NO_PAD.encode_to_string(raw);
+        out.copy_from_slice(&text.as_bytes()[..SID_LEN]);
         Self(out)
     }
 

@@ -626,7 +626,10 @@ impl ServerSession {
     /// frame), appending `1` when closing and everything fit; says whether `1` went in.
     fn drain_payload(&mut self, closing: bool) -> (Bytes, bool) {
         let max = usize::try_from(self.config.max_payload).unwrap_or(usize::MAX);
-        let mut enc = PayloadEncoder::new(max);
+        // Reserve about what the queue needs (up to the budget; binary grows by a third as
+        // base64) so the body is mostly written in place.
+        let queued = self.out_bytes + self.out.len();
+        let mut enc = PayloadEncoder::with_capacity(max, queued);
         let mut scratch = std::mem::take(&mut self.scratch);
         while let Some(f) = self.out.front() {
             if !enc.is_empty() && enc.len_with_encoded(f.polling_len()) > max {

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use base64::Engine as _;
 use engineio_proto::{CloseReason, Message};
 use socketio_proto::{Decoder, Namespace, Packet, Payload};
 
@@ -103,7 +102,7 @@ impl EngineHandler for IoHandler {
 fn socket_id() -> Arc<str> {
     let mut raw = [0u8; 15];
     let _ = getrandom::fill(&mut raw);
-    Arc::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
+    Arc::from(base64_simd::URL_SAFE_NO_PAD.encode_to_string(raw))
 }
 
 impl IoConnection {
