@@ -1,6 +1,7 @@
 // Shared helpers of the interop suite: start/stop the example server, open clients that are
 // closed after each test, wait for events with a deadline.
 import { spawn } from "node:child_process";
+import { after, afterEach, before } from "node:test";
 import { once } from "node:events";
 import path from "node:path";
 import { io } from "socket.io-client";
@@ -51,6 +52,23 @@ export async function startServer(port = 0) {
     },
   };
   return server;
+}
+
+/**
+ * Registers the hooks every test file needs: one server for the file, clients closed after
+ * each test, everything stopped at the end. Returns a getter for the server.
+ */
+export function useServer() {
+  let server;
+  before(async () => {
+    server = await startServer();
+  });
+  after(async () => {
+    closeClients();
+    await server.stop();
+  });
+  afterEach(closeClients);
+  return () => server;
 }
 
 /** Clients opened through `client`, closed by `closeClients` (call it in afterEach). */

@@ -1,21 +1,13 @@
 // (c) acknowledgements both ways, and the client-side ack timeout.
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { client, closeClients, connected, next, startServer } from "../helpers.mjs";
+import { client, connected, next, useServer } from "../helpers.mjs";
 
-let server;
-before(async () => {
-  server = await startServer();
-});
-after(async () => {
-  closeClients();
-  await server.stop();
-});
-afterEach(closeClients);
+const current = useServer();
 
 for (const transport of ["polling", "websocket"]) {
   test(`client ack: every argument comes back (${transport})`, { timeout: 10000 }, async () => {
-    const socket = await connected(client(server.url, { transports: [transport] }));
+    const socket = await connected(client(current().url, { transports: [transport] }));
     const first = await socket.emitWithAck("ack", 1, "two", { three: 3 });
     assert.equal(first, 1);
     const all = await new Promise((resolve) => {
@@ -27,7 +19,7 @@ for (const transport of ["polling", "websocket"]) {
   });
 
   test(`server ack: the client answers the server's question (${transport})`, { timeout: 10000 }, async () => {
-    const socket = client(server.url, { transports: [transport] });
+    const socket = client(current().url, { transports: [transport] });
     socket.on("question", (payload, callback) => callback({ got: payload }));
     await connected(socket);
     const answer = next(socket, "answer");
@@ -37,7 +29,7 @@ for (const transport of ["polling", "websocket"]) {
 }
 
 test("server ack: no client answer times out server-side", { timeout: 10000 }, async () => {
-  const socket = client(server.url, { transports: ["websocket"] });
+  const socket = client(current().url, { transports: ["websocket"] });
   socket.on("question", () => {}); // never calls back
   await connected(socket);
   const answer = next(socket, "answer", 5000);
@@ -46,7 +38,7 @@ test("server ack: no client answer times out server-side", { timeout: 10000 }, a
 });
 
 test("client-side ack timeout rejects", { timeout: 10000 }, async () => {
-  const socket = await connected(client(server.url, { transports: ["websocket"] }));
+  const socket = await connected(client(current().url, { transports: ["websocket"] }));
   const started = Date.now();
   await assert.rejects(socket.timeout(200).emitWithAck("no-such-event"), /operation has timed out/);
   assert.ok(Date.now() - started >= 150);

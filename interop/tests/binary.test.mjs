@@ -1,17 +1,9 @@
 // (d) binary attachments both ways, top-level and nested.
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { client, closeClients, connected, next, startServer } from "../helpers.mjs";
+import { client, connected, next, useServer } from "../helpers.mjs";
 
-let server;
-before(async () => {
-  server = await startServer();
-});
-after(async () => {
-  closeClients();
-  await server.stop();
-});
-afterEach(closeClients);
+const current = useServer();
 
 const asBuffer = (b) => Buffer.from(b instanceof ArrayBuffer ? new Uint8Array(b) : b);
 
@@ -19,7 +11,7 @@ const bytes = (n, seed) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 
 
 for (const transport of ["polling", "websocket"]) {
   test(`echo of a Buffer (${transport})`, { timeout: 10000 }, async () => {
-    const socket = await connected(client(server.url, { transports: [transport] }));
+    const socket = await connected(client(current().url, { transports: [transport] }));
     const buf = bytes(1000, 7);
     const reply = next(socket, "echo");
     socket.emit("echo", buf);
@@ -29,7 +21,7 @@ for (const transport of ["polling", "websocket"]) {
   });
 
   test(`echo of nested binary {a, b: [..]} (${transport})`, { timeout: 10000 }, async () => {
-    const socket = await connected(client(server.url, { transports: [transport] }));
+    const socket = await connected(client(current().url, { transports: [transport] }));
     const a = bytes(10, 1);
     const b0 = bytes(0, 0);
     const b1 = bytes(300, 2);
@@ -46,7 +38,7 @@ for (const transport of ["polling", "websocket"]) {
   });
 
   test(`binary acknowledgement (${transport})`, { timeout: 10000 }, async () => {
-    const socket = await connected(client(server.url, { transports: [transport] }));
+    const socket = await connected(client(current().url, { transports: [transport] }));
     const buf = bytes(64, 3);
     const got = await new Promise((resolve) => {
       socket.emit("ack", { nested: [buf] }, 5, (...args) => resolve(args));

@@ -1,21 +1,13 @@
 // (f) disconnections from either side and their reasons; (g) reconnection after a restart.
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { client, closeClients, connected, next, sleep, startServer } from "../helpers.mjs";
+import { client, connected, next, sleep, useServer } from "../helpers.mjs";
 
-let server;
-before(async () => {
-  server = await startServer();
-});
-after(async () => {
-  closeClients();
-  await server.stop();
-});
-afterEach(closeClients);
+const current = useServer();
 
 /** Polls the server's last disconnect reason until it equals `want` (2 s). */
 async function lastReason(want) {
-  const probe = await connected(client(server.url, { transports: ["websocket"] }));
+  const probe = await connected(client(current().url, { transports: ["websocket"] }));
   let reason;
   for (let i = 0; i < 20; i++) {
     reason = await probe.emitWithAck("last-reason");
@@ -28,7 +20,7 @@ async function lastReason(want) {
 
 for (const transport of ["polling", "websocket"]) {
   test(`server-side disconnect: io server disconnect (${transport})`, { timeout: 10000 }, async () => {
-    const socket = await connected(client(server.url, { transports: [transport], reconnection: true }));
+    const socket = await connected(client(current().url, { transports: [transport], reconnection: true }));
     const reason = next(socket, "disconnect");
     socket.emit("disconnect-me");
     assert.equal((await reason)[0], "io server disconnect");
@@ -39,7 +31,7 @@ for (const transport of ["polling", "websocket"]) {
   });
 
   test(`client-side disconnect: client namespace disconnect (${transport})`, { timeout: 10000 }, async () => {
-    const socket = await connected(client(server.url, { transports: [transport] }));
+    const socket = await connected(client(current().url, { transports: [transport] }));
     const reason = next(socket, "disconnect");
     socket.disconnect();
     assert.equal((await reason)[0], "io client disconnect");
@@ -48,7 +40,7 @@ for (const transport of ["polling", "websocket"]) {
 }
 
 test("reconnection after the server restarts on the same port", { timeout: 15000 }, async () => {
-  const socket = client(server.url, {
+  const socket = client(current().url, {
     transports: ["websocket"],
     reconnection: true,
     reconnectionDelay: 100,
@@ -64,7 +56,7 @@ test("reconnection after the server restarts on the same port", { timeout: 15000
   const gone = next(socket, "disconnect", 5000);
   const back = next(socket.io, "reconnect", 10000);
   const welcome = next(socket, "welcome", 10000);
-  await server.restart();
+  await current().restart();
   // SIGKILL: the kernel closes the TCP connection with FIN, or RST when unread data was pending.
   const [reason] = await gone;
   assert.ok(["transport close", "transport error"].includes(reason), `disconnect reason ${reason}`);

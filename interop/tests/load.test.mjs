@@ -1,22 +1,14 @@
 // (h) 200 concurrent websocket clients, 5 acknowledged events each.
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { client, closeClients, connected, startServer } from "../helpers.mjs";
+import { client, connected, useServer } from "../helpers.mjs";
 
-let server;
-before(async () => {
-  server = await startServer();
-});
-after(async () => {
-  closeClients();
-  await server.stop();
-});
-afterEach(closeClients);
+const current = useServer();
 
 test("200 clients x 5 acked echoes within 20 s", { timeout: 30000 }, async () => {
   const started = Date.now();
   const sockets = await Promise.all(
-    Array.from({ length: 200 }, () => connected(client(server.url, { transports: ["websocket"] }), 15000)),
+    Array.from({ length: 200 }, () => connected(client(current().url, { transports: ["websocket"] }), 15000)),
   );
   const replies = await Promise.all(
     sockets.flatMap((s, i) =>

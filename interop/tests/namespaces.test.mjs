@@ -1,21 +1,13 @@
 // (b) a namespace with an auth middleware: accepted and refused.
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { client, closeClients, connected, next, startServer } from "../helpers.mjs";
+import { client, connected, next, useServer } from "../helpers.mjs";
 
-let server;
-before(async () => {
-  server = await startServer();
-});
-after(async () => {
-  closeClients();
-  await server.stop();
-});
-afterEach(closeClients);
+const current = useServer();
 
 for (const transport of ["polling", "websocket"]) {
   test(`/admin accepts the right token (${transport})`, { timeout: 10000 }, async () => {
-    const socket = client(`${server.url}/admin`, {
+    const socket = client(`${current().url}/admin`, {
       transports: [transport],
       auth: { token: "secret" },
     });
@@ -25,7 +17,7 @@ for (const transport of ["polling", "websocket"]) {
   });
 
   test(`/admin refuses a bad token (${transport})`, { timeout: 10000 }, async () => {
-    const socket = client(`${server.url}/admin`, {
+    const socket = client(`${current().url}/admin`, {
       transports: [transport],
       auth: { token: "wrong" },
     });
@@ -37,7 +29,7 @@ for (const transport of ["polling", "websocket"]) {
 }
 
 test("main and /admin namespaces multiplexed on one connection", { timeout: 10000 }, async () => {
-  const main = client(server.url, { transports: ["websocket"] });
+  const main = client(current().url, { transports: ["websocket"] });
   const admin = main.io.socket("/admin", { auth: { token: "secret" } });
   const welcome = next(admin, "welcome-admin");
   await connected(main);

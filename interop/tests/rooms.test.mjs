@@ -1,21 +1,13 @@
 // (e) rooms: to(room) without the sender, broadcast().except(room).
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { client, closeClients, connected, next, record, sleep, startServer } from "../helpers.mjs";
+import { client, connected, next, record, sleep, useServer } from "../helpers.mjs";
 
-let server;
-before(async () => {
-  server = await startServer();
-});
-after(async () => {
-  closeClients();
-  await server.stop();
-});
-afterEach(closeClients);
+const current = useServer();
 
 async function three() {
   const [a, b, c] = await Promise.all(
-    [0, 1, 2].map((i) => connected(client(server.url, { transports: [i === 1 ? "polling" : "websocket"] }))),
+    [0, 1, 2].map((i) => connected(client(current().url, { transports: [i === 1 ? "polling" : "websocket"] }))),
   );
   assert.equal(await a.emitWithAck("join", "r"), true);
   assert.equal(await b.emitWithAck("join", "r"), true);

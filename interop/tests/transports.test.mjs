@@ -1,18 +1,10 @@
 // (a) every transport the official client offers, and the raw Engine.IO handshake.
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Socket as EngineSocket } from "engine.io-client";
-import { client, closeClients, connected, next, startServer } from "../helpers.mjs";
+import { client, connected, next, useServer } from "../helpers.mjs";
 
-let server;
-before(async () => {
-  server = await startServer();
-});
-after(async () => {
-  closeClients();
-  await server.stop();
-});
-afterEach(closeClients);
+const current = useServer();
 
 async function echoRoundTrip(socket) {
   const reply = next(socket, "echo");
@@ -21,7 +13,7 @@ async function echoRoundTrip(socket) {
 }
 
 test("polling only: connect, welcome, echo", { timeout: 10000 }, async () => {
-  const socket = client(server.url, { transports: ["polling"] });
+  const socket = client(current().url, { transports: ["polling"] });
   const welcome = next(socket, "welcome");
   await connected(socket);
   assert.equal((await welcome)[0], socket.id);
@@ -30,7 +22,7 @@ test("polling only: connect, welcome, echo", { timeout: 10000 }, async () => {
 });
 
 test("websocket only: connect, welcome, echo", { timeout: 10000 }, async () => {
-  const socket = client(server.url, { transports: ["websocket"] });
+  const socket = client(current().url, { transports: ["websocket"] });
   const welcome = next(socket, "welcome");
   await connected(socket);
   assert.equal((await welcome)[0], socket.id);
@@ -39,7 +31,7 @@ test("websocket only: connect, welcome, echo", { timeout: 10000 }, async () => {
 });
 
 test("polling then upgrade to websocket, echo", { timeout: 10000 }, async () => {
-  const socket = client(server.url, { transports: ["polling", "websocket"], upgrade: true });
+  const socket = client(current().url, { transports: ["polling", "websocket"], upgrade: true });
   await connected(socket);
   const engine = socket.io.engine;
   if (engine.transport.name !== "websocket") {
@@ -50,7 +42,7 @@ test("polling then upgrade to websocket, echo", { timeout: 10000 }, async () => 
 });
 
 test("raw engine.io-client: open packet, then Socket.IO CONNECT", { timeout: 10000 }, async () => {
-  const engine = new EngineSocket(server.url, { path: "/socket.io/" });
+  const engine = new EngineSocket(current().url, { path: "/socket.io/" });
   try {
     const open = new Promise((resolve) => {
       engine.on("packet", (p) => {
@@ -83,7 +75,7 @@ test("raw engine.io-client: open packet, then Socket.IO CONNECT", { timeout: 100
 
 for (const transport of ["polling", "websocket"]) {
   test(`burst of 100 mixed text/binary events keeps order (${transport})`, { timeout: 10000 }, async () => {
-    const socket = await connected(client(server.url, { transports: [transport] }));
+    const socket = await connected(client(current().url, { transports: [transport] }));
     const got = [];
     const done = new Promise((resolve) => {
       socket.on("echo", (...args) => {
@@ -105,7 +97,7 @@ for (const transport of ["polling", "websocket"]) {
 }
 
 test("binary echo right after a polling→websocket upgrade", { timeout: 10000 }, async () => {
-  const socket = await connected(client(server.url, { transports: ["polling", "websocket"] }));
+  const socket = await connected(client(current().url, { transports: ["polling", "websocket"] }));
   // Emitted while the upgrade is under way: buffered by the client, flushed on either transport.
   const early = next(socket, "echo");
   socket.emit("echo", Buffer.from("during upgrade"));

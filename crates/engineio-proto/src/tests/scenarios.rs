@@ -162,9 +162,8 @@ fn messages_both_ways_over_websocket() {
 }
 
 #[test]
-fn upgrade_flushes_buffered_packets() {
+fn messages_flow_over_the_upgraded_websocket() {
     let mut p = Pair::new(ServerConfig::default(), ClientConfig::default());
-    // Deliver the handshake only, then queue packets on both sides before the upgrade ends.
     p.drive();
     assert!(opened(&p.client_events()));
     assert_eq!(p.client.transport(), Transport::WebSocket);
@@ -184,7 +183,7 @@ fn upgrade_flushes_buffered_packets() {
 }
 
 #[test]
-fn packets_sent_during_the_probe_arrive_in_order() {
+fn upgrade_flushes_packets_buffered_during_the_probe_in_order() {
     let mut p = Pair::new(ServerConfig::default(), ClientConfig::default());
     // Step until the client has opened but the upgrade has not completed.
     while !p.client.is_open() {
