@@ -118,10 +118,11 @@ impl EngineSocket {
     /// # Errors
     ///
     /// As [`EngineSocket::send`].
-    pub fn send_group(&self, frames: Vec<Frame>) -> Result<(), SocketSendError> {
-        match <[Frame; 1]>::try_from(frames) {
-            Ok([frame]) => self.try_cmd(Cmd::Send(frame)),
-            Err(frames) => self.try_cmd(Cmd::SendGroup(frames)),
+    pub fn send_group(&self, frames: &[Frame]) -> Result<(), SocketSendError> {
+        // Clones share the encoded bytes; a single frame needs no vector at all.
+        match frames {
+            [frame] => self.try_cmd(Cmd::Send(frame.clone())),
+            _ => self.try_cmd(Cmd::SendGroup(frames.to_vec())),
         }
     }
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use engineio_proto::{CloseReason, Message};
+use engineio_proto::{CloseReason, Frame, Message};
 use socketio_proto::{Decoder, Namespace, Packet, Payload};
 
 use super::IoInner;
@@ -161,8 +161,8 @@ impl IoConnection {
             .cloned();
         let Some(nsp) = nsp else {
             let packet = ConnectError::new("Invalid namespace").to_packet(ns);
-            let frames = packet.encode().frames().collect();
-            let _ = self.engine.send_group(frames);
+            let frames: Vec<Frame> = packet.encode().frames().collect();
+            let _ = self.engine.send_group(&frames);
             return;
         };
         let auth = match auth {
@@ -197,8 +197,8 @@ impl IoConnection {
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .remove(&name);
-                    let frames = e.to_packet(ns).encode().frames().collect();
-                    let _ = engine.send_group(frames);
+                    let frames: Vec<Frame> = e.to_packet(ns).encode().frames().collect();
+                    let _ = engine.send_group(&frames);
                     return;
                 }
             }

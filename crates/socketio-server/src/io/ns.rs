@@ -385,7 +385,7 @@ impl Broadcast {
     fn send_to_all(&self, frames: &[Frame]) -> Vec<Socket> {
         let targets = self.sockets();
         for s in &targets {
-            s.send_frames(frames.to_vec(), self.volatile);
+            s.send_frames(frames, self.volatile);
         }
         targets
     }
@@ -413,7 +413,7 @@ impl Broadcast {
         }
         drop(tx);
         for s in &targets {
-            s.send_frames(frames.clone(), self.volatile);
+            s.send_frames(&frames, self.volatile);
         }
         let mut replies = Vec::with_capacity(targets.len());
         let deadline = tokio::time::sleep(self.timeout.unwrap_or(Duration::from_secs(5)));

@@ -241,7 +241,7 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Closed);
         }
-        self.send_frames(encode_event(&self.namespace(), event, args, None)?, false);
+        self.send_frames(&encode_event(&self.namespace(), event, args, None)?, false);
         Ok(())
     }
 
@@ -282,7 +282,7 @@ impl Socket {
             encode_event(&self.namespace(), event, args, Some(id)).map_err(AckError::Emit)?;
         let (tx, rx) = oneshot::channel();
         lock(&self.0.acks).insert(id.0, AckSlot::One(tx));
-        self.send_frames(frames, false);
+        self.send_frames(&frames, false);
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(args)) => Ok(args),
             Ok(Err(_)) => Err(AckError::Disconnected),
@@ -392,13 +392,13 @@ impl Socket {
             return Err(EmitError::Closed);
         }
         let frames: Vec<Frame> = packet.encode().frames().collect();
-        self.send_frames(frames, false);
+        self.send_frames(&frames, false);
         Ok(())
     }
 
     /// Queues encoded frames. A full queue drops a volatile packet and closes the connection
     /// otherwise (the slow-client policy: never block others, never grow without bound).
-    pub(crate) fn send_frames(&self, frames: Vec<Frame>, volatile: bool) {
+    pub(crate) fn send_frames(&self, frames: &[Frame], volatile: bool) {
         match self.0.engine.send_group(frames) {
             Ok(()) | Err(SocketSendError::Closed) => {}
             Err(SocketSendError::Full) if volatile => {}
@@ -432,7 +432,8 @@ impl AckSender {
             return Err(EmitError::Closed);
         }
         let encoded = Encoded::ack(&self.socket.namespace(), self.id, args)?;
-        self.socket.send_frames(encoded.frames().collect(), false);
+        let frames: Vec<Frame> = encoded.frames().collect();
+        self.socket.send_frames(&frames, false);
         Ok(())
     }
 
