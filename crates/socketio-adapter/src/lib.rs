@@ -1,0 +1,161 @@
+//! The Socket.IO adapter: where room membership lives and through which every broadcast and
+//! cluster-wide operation of a namespace goes.
+//!
+//! A server creates one [`Adapter`] per namespace and registers each of its connected sockets
+//! as a [`LocalSocket`]. The in-memory [`InMemoryAdapter`] serves one node; a cluster adapter
+//! (Redis) implements the same trait, forwards operations to the other nodes and applies the
+//! ones it receives to its local sockets.
+//!
+//! Local operations are synchronous (a broadcast is fire-and-forget, as in the reference); the
+//! ones that ask other nodes (`fetch_sockets`, `server_count`, `all_rooms`, ...) are async and
+//! must always end: with a result, a partial result, or an error after the request timeout.
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//!
+//! use engineio_proto::Frame;
+//! use socketio_adapter::{Adapter, AckCallback, BroadcastOptions, InMemoryAdapter, LocalSocket, Room, SocketId};
+//! use socketio_proto::{AckId, Namespace, Packet, Payload};
+//!
+//! #[derive(Default)]
+//! struct Probe { id: SocketId, got: Mutex<Vec<Frame>> }
+//! impl LocalSocket for Probe {
+//!     fn id(&self) -> &SocketId { &self.id }
+//!     fn send(&self, frames: &[Frame], _volatile: bool) { self.got.lock().unwrap().extend_from_slice(frames) }
+//!     fn register_ack(&self, _: AckId, _: AckCallback) {}
+//!     fn disconnect(&self) {}
+//! }
+//!
+//! let adapter = InMemoryAdapter::new(Namespace::main());
+//! let a = Arc::new(Probe { id: SocketId::from("a"), ..Default::default() });
+//! let b = Arc::new(Probe { id: SocketId::from("b"), ..Default::default() });
+//! adapter.add_socket(a.clone());
+//! adapter.add_socket(b.clone());
+//! adapter.join(&SocketId::from("a"), &[Room::from("lobby")]);
+//! let packet = Packet::Event { ns: Namespace::main(), data: Payload::from_json(r#"["hi"]"#), ack: None };
+//! let n = adapter.broadcast(&packet, &BroadcastOptions::new().to(Room::from("lobby"))).unwrap();
+//! assert_eq!((n, a.got.lock().unwrap().len(), b.got.lock().unwrap().len()), (1, 1, 0));
+//! ```
+
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+
+mod memory;
+mod types;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use engineio_proto::Frame;
+use socketio_proto::{AckId, Packet, Payload};
+
+pub use memory::InMemoryAdapter;
+pub use types::{AdapterError, BroadcastFlags, BroadcastOptions, Room, SocketId, SocketInfo};
+
+/// Called with each acknowledgement a socket receives for a broadcast.
+pub type AckCallback = Arc<dyn Fn(Payload) + Send + Sync>;
+
+/// A socket connected to this node, as the adapter sees it.
+pub trait LocalSocket: Send + Sync + 'static {
+    /// The socket id (also the name of its own room).
+    fn id(&self) -> &SocketId;
+    /// Queues encoded frames (shared buffers) for the client; `volatile` drops them instead
+    /// of queueing when the client cannot take them now.
+    fn send(&self, frames: &[Frame], volatile: bool);
+    /// Routes the acknowledgement with `id` from this socket to `callback`.
+    fn register_ack(&self, id: AckId, callback: AckCallback);
+    /// Disconnects the socket from the namespace (`server namespace disconnect`).
+    fn disconnect(&self);
+}
+
+/// The operations of one namespace that involve more than one socket.
+#[async_trait]
+pub trait Adapter: Send + Sync + 'static {
+    /// Registers a connected socket; it joins its own room.
+    fn add_socket(&self, socket: Arc<dyn LocalSocket>);
+    /// Unregisters a socket; it leaves every room.
+    fn remove_socket(&self, id: &SocketId);
+    /// Adds a local socket to rooms.
+    fn join(&self, id: &SocketId, rooms: &[Room]);
+    /// Removes a local socket from a room.
+    fn leave(&self, id: &SocketId, room: &Room);
+    /// The rooms of a local socket (its own room included).
+    fn rooms_of(&self, id: &SocketId) -> Vec<Room>;
+    /// The local sockets selected by `opts`, each once.
+    fn local_sockets(&self, opts: &BroadcastOptions) -> Vec<Arc<dyn LocalSocket>>;
+
+    /// Sends `packet` to every socket selected by `opts`, on every node unless
+    /// `opts.flags.local`. Encodes once; recipients share the frames. Returns the number of
+    /// local recipients.
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when the packet cannot be handed to other nodes (local delivery has
+    /// happened already).
+    fn broadcast(&self, packet: &Packet, opts: &BroadcastOptions) -> Result<usize, AdapterError>;
+
+    /// As [`Adapter::broadcast`] for a packet carrying an ack id: `on_count` is called once
+    /// per node with the number of clients it sent to, `on_ack` with every acknowledgement.
+    /// The caller waits for [`Adapter::server_count`] counts and as many acks, or a timeout.
+    ///
+    /// # Errors
+    ///
+    /// As [`Adapter::broadcast`].
+    fn broadcast_with_ack(
+        &self,
+        packet: &Packet,
+        opts: &BroadcastOptions,
+        on_count: Arc<dyn Fn(usize) + Send + Sync>,
+        on_ack: AckCallback,
+    ) -> Result<(), AdapterError>;
+
+    /// Makes the selected sockets join `rooms`, on every node unless local.
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when other nodes cannot be reached.
+    async fn add_sockets(
+        &self,
+        opts: &BroadcastOptions,
+        rooms: &[Room],
+    ) -> Result<(), AdapterError>;
+
+    /// Makes the selected sockets leave `rooms`, on every node unless local.
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when other nodes cannot be reached.
+    async fn del_sockets(
+        &self,
+        opts: &BroadcastOptions,
+        rooms: &[Room],
+    ) -> Result<(), AdapterError>;
+
+    /// Disconnects the selected sockets, on every node unless local.
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when other nodes cannot be reached.
+    async fn disconnect_sockets(&self, opts: &BroadcastOptions) -> Result<(), AdapterError>;
+
+    /// The selected sockets of every node (unless local).
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError::Timeout`] (with what arrived) when a node does not answer in time.
+    async fn fetch_sockets(&self, opts: &BroadcastOptions)
+    -> Result<Vec<SocketInfo>, AdapterError>;
+
+    /// Every room with at least one member, on every node.
+    ///
+    /// # Errors
+    ///
+    /// As [`Adapter::fetch_sockets`].
+    async fn all_rooms(&self) -> Result<Vec<Room>, AdapterError>;
+
+    /// Number of nodes serving this namespace (1 for the in-memory adapter).
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when the cluster cannot be asked.
+    async fn server_count(&self) -> Result<usize, AdapterError>;
+}

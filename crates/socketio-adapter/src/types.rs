@@ -1,0 +1,153 @@
+//! Identifiers, broadcast options and errors.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A socket id: 20 URL-safe characters, and the name of the socket's own room.
+#[derive(Clone, Default, Eq, Hash, Ord, PartialEq, PartialOrd)]
+pub struct SocketId(Arc<str>);
+
+/// A room name.
+#[derive(Clone, Default, Eq, Hash, Ord, PartialEq, PartialOrd)]
+pub struct Room(Arc<str>);
+
+macro_rules! name_type {
+    ($t:ident) => {
+        impl $t {
+            /// The name as text.
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<&str> for $t {
+            fn from(s: &str) -> Self {
+                Self(Arc::from(s))
+            }
+        }
+
+        impl From<String> for $t {
+            fn from(s: String) -> Self {
+                Self(Arc::from(s))
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $t {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&*self.0, f)
+            }
+        }
+
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+name_type!(SocketId);
+name_type!(Room);
+
+impl From<&SocketId> for Room {
+    /// A socket's own room.
+    fn from(id: &SocketId) -> Self {
+        Self(Arc::clone(&id.0))
+    }
+}
+
+/// Per-broadcast flags.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct BroadcastFlags {
+    /// Drop the packet for clients that cannot take it now.
+    pub volatile: bool,
+    /// This node only.
+    pub local: bool,
+    /// How long to wait for acknowledgements or cluster answers.
+    pub timeout: Option<Duration>,
+}
+
+/// Which sockets an operation targets: the union of `rooms` (every socket when empty), minus
+/// the members of `except`.
+#[derive(Clone, Debug, Default, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct BroadcastOptions {
+    /// Target rooms; empty means the whole namespace.
+    pub rooms: Vec<Room>,
+    /// Rooms whose members are excluded (a sender excludes its own room).
+    pub except: Vec<Room>,
+    /// Flags.
+    pub flags: BroadcastFlags,
+}
+
+impl BroadcastOptions {
+    /// The whole namespace, no flags.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a target room.
+    #[must_use]
+    pub fn to(mut self, room: Room) -> Self {
+        self.rooms.push(room);
+        self
+    }
+
+    /// Excludes a room's members.
+    #[must_use]
+    pub fn except(mut self, room: Room) -> Self {
+        self.except.push(room);
+        self
+    }
+
+    /// Sets the flags.
+    #[must_use]
+    pub fn with_flags(mut self, flags: BroadcastFlags) -> Self {
+        self.flags = flags;
+        self
+    }
+}
+
+/// What a node reports about one of its sockets (`fetchSockets`).
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct SocketInfo {
+    /// The socket id.
+    pub id: SocketId,
+    /// Its rooms.
+    pub rooms: Vec<Room>,
+}
+
+impl SocketInfo {
+    /// Builds the description of a socket.
+    #[must_use]
+    pub fn new(id: SocketId, rooms: Vec<Room>) -> Self {
+        Self { id, rooms }
+    }
+}
+
+/// A cluster operation that did not complete.
+#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdapterError {
+    /// Not every node answered in time; what arrived is in the error's partial result, where
+    /// the operation has one.
+    #[error("cluster request timed out")]
+    Timeout,
+    /// The bus between nodes is unavailable.
+    #[error("adapter bus unavailable")]
+    Unavailable,
+    /// A packet could not be encoded for the bus.
+    #[error("cannot encode for the adapter bus")]
+    Encode,
+}
