@@ -8,9 +8,10 @@ mod io;
 mod serve;
 
 pub use io::{
-    AckError, AckSender, Args, Broadcast, ConnectError, EmitError, IoConnection, IoHandler, Nsp,
-    Socket, SocketIo, SocketIoConfig,
+    AckError, AckSender, AdapterFactory, Args, Broadcast, ConnectError, EmitError, IoConnection,
+    IoHandler, Nsp, Socket, SocketIo, SocketIoConfig,
 };
 
 pub use serve::{not_found, serve_with};
+pub use socketio_adapter::{self as adapter, AdapterError, Room, SocketId, SocketInfo};
 pub use socketio_proto::{ArgsError, Binary};

@@ -41,6 +41,43 @@ async fn start(config: SocketIoConfig) -> (SocketIo, String) {
             let _ = s.to(room).emit("shout", &text);
         });
     });
+    let io2 = io.clone();
+    io.ns("/cluster", move |socket: Socket| {
+        let io = io2.clone();
+        socket.on("poll-all", move |s, _, _| {
+            let io = io.clone();
+            async move {
+                let ns = io.of("/cluster").unwrap();
+                let replies = ns
+                    .broadcast()
+                    .timeout(Duration::from_secs(2))
+                    .emit_with_ack("q", &1)
+                    .await;
+                let answers: Vec<u32> = replies
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.first().unwrap())
+                    .collect();
+                let _ = s.emit("result", &(answers.len(), answers.iter().sum::<u32>()));
+            }
+        });
+        let io = io2.clone();
+        socket.on("gather", move |s, _, _| {
+            let io = io.clone();
+            async move {
+                let ns = io.of("/cluster").unwrap();
+                ns.broadcast().join("g").await.unwrap();
+                let found = ns.broadcast().to("g").fetch_sockets().await.unwrap();
+                let _ = s.emit("gathered", &(found.len(),));
+                ns.broadcast()
+                    .to("g")
+                    .except(s.id())
+                    .disconnect()
+                    .await
+                    .unwrap();
+            }
+        });
+    });
     io.ns("/admin", |_socket: Socket| {})
         .use_middleware(|s: Socket| async move {
             if s.auth()["token"] == "secret" {
@@ -512,4 +549,69 @@ async fn polling_posts_wait_while_handlers_are_at_their_limit() {
     release.notify_one();
     assert_eq!(held.await.unwrap().0, 200);
     release.notify_one();
+}
+
+async fn connected_ns(addr: &str, ns: &str) -> Ws {
+    let mut ws = ws(addr, "EIO=4&transport=websocket").await;
+    assert!(next_text(&mut ws).await.unwrap().starts_with("0{"));
+    ws.send(Message::text(format!("40{ns},"))).await.unwrap();
+    assert!(
+        next_text(&mut ws)
+            .await
+            .unwrap()
+            .starts_with(&format!("40{ns},{{\"sid\":"))
+    );
+    ws
+}
+
+#[tokio::test]
+async fn broadcast_with_ack_collects_every_reply() {
+    let (_io, addr) = start(SocketIoConfig::default()).await;
+    let mut a = connected_ns(&addr, "/cluster").await;
+    let mut b = connected_ns(&addr, "/cluster").await;
+    a.send(Message::text(r#"42/cluster,["poll-all"]"#))
+        .await
+        .unwrap();
+    // Each client gets the question with the namespace's ack id and answers it.
+    for (ws, answer) in [(&mut a, 20), (&mut b, 22)] {
+        let q = next_text(ws).await.unwrap();
+        let id = q
+            .strip_prefix("42/cluster,")
+            .unwrap()
+            .split('[')
+            .next()
+            .unwrap()
+            .to_owned();
+        assert_eq!(&q[q.len() - 7..], r#"["q",1]"#);
+        ws.send(Message::text(format!("43/cluster,{id}[{answer}]")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        next_text(&mut a).await.unwrap(),
+        r#"42/cluster,["result",2,42]"#
+    );
+}
+
+#[tokio::test]
+async fn bulk_operations_go_through_the_adapter() {
+    let (_io, addr) = start(SocketIoConfig::default()).await;
+    let mut a = connected_ns(&addr, "/cluster").await;
+    let mut b = connected_ns(&addr, "/cluster").await;
+    a.send(Message::text(r#"42/cluster,["gather"]"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_text(&mut a).await.unwrap(),
+        r#"42/cluster,["gathered",2]"#
+    );
+    // b was disconnected from the namespace by the server; a was excluded.
+    assert_eq!(next_text(&mut b).await.unwrap(), "41/cluster,");
+    a.send(Message::text(r#"42/cluster,["gather"]"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_text(&mut a).await.unwrap(),
+        r#"42/cluster,["gathered",1]"#
+    );
 }

@@ -73,6 +73,11 @@ impl Args {
         self.decode::<(T,)>().map(|(t,)| t)
     }
 
+    /// The payload as received.
+    pub(crate) fn into_payload(self) -> Payload {
+        self.payload
+    }
+
     /// The binary attachments, in placeholder order.
     #[must_use]
     pub fn attachments(&self) -> &[Bytes] {

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use engineio_proto::{CloseReason, Frame, Message};
+use socketio_adapter::SocketId;
 use socketio_proto::{Decoder, Namespace, Packet, Payload};
 
 use super::IoInner;
@@ -99,10 +100,11 @@ impl EngineHandler for IoHandler {
     }
 }
 
-fn socket_id() -> Arc<str> {
+/// A fresh socket id: 120 random bits, 20 URL-safe characters (never the Engine.IO sid).
+fn socket_id() -> SocketId {
     let mut raw = [0u8; 15];
     let _ = getrandom::fill(&mut raw);
-    Arc::from(base64_simd::URL_SAFE_NO_PAD.encode_to_string(raw))
+    SocketId::from(base64_simd::URL_SAFE_NO_PAD.encode_to_string(raw))
 }
 
 impl IoConnection {

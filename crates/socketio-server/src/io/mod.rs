@@ -13,7 +13,8 @@ use bytes::Bytes;
 use engineio_proto::ConfigError;
 use http::{Request, Response};
 use http_body::Body;
-use socketio_proto::DecodeLimits;
+use socketio_adapter::{Adapter, InMemoryAdapter};
+use socketio_proto::{DecodeLimits, Namespace};
 
 pub use args::Args;
 pub use client::{IoConnection, IoHandler};
@@ -37,6 +38,37 @@ pub struct SocketIoConfig {
     /// Longest wait for the binary attachments of a packet before the connection closes
     /// (60 s).
     pub attachment_timeout: Duration,
+    /// Creates each namespace's adapter (the in-memory adapter by default).
+    pub adapter: AdapterFactory,
+}
+
+/// Creates the [`Adapter`] of a namespace.
+#[derive(Clone)]
+pub struct AdapterFactory(Arc<MakeAdapter>);
+
+type MakeAdapter = dyn Fn(&Namespace) -> Arc<dyn Adapter> + Send + Sync;
+
+impl AdapterFactory {
+    /// A factory from a function.
+    pub fn new(f: impl Fn(&Namespace) -> Arc<dyn Adapter> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    /// The in-memory adapter: one node.
+    #[must_use]
+    pub fn in_memory() -> Self {
+        Self::new(|ns| Arc::new(InMemoryAdapter::new(ns.clone())))
+    }
+
+    pub(crate) fn create(&self, ns: &Namespace) -> Arc<dyn Adapter> {
+        (self.0)(ns)
+    }
+}
+
+impl std::fmt::Debug for AdapterFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdapterFactory")
+    }
 }
 
 impl Default for SocketIoConfig {
@@ -50,6 +82,7 @@ impl Default for SocketIoConfig {
             connect_timeout: Duration::from_secs(45),
             decode_limits: DecodeLimits::default(),
             attachment_timeout: Duration::from_secs(60),
+            adapter: AdapterFactory::in_memory(),
         }
     }
 }
@@ -96,12 +129,23 @@ impl SocketIo {
     /// Registers namespace `path` (`/` is the main namespace); `on_connect` runs for every
     /// socket that joins it, after the namespace's middlewares accepted it. Returns the
     /// namespace handle (for middlewares and broadcasts).
+    ///
+    /// # Panics
+    ///
+    /// When `path` is not a valid namespace name (it contains `,`, `#`, `?` or a control
+    /// character, or is longer than 4096 bytes): a programming error, not peer input.
     pub fn ns<F>(&self, path: &str, on_connect: F) -> Nsp
     where
         F: Fn(Socket) + Send + Sync + 'static,
     {
         let name = normalize(path);
-        let ns = Arc::new(NsInner::new(name.clone(), Box::new(on_connect)));
+        #[expect(
+            clippy::expect_used,
+            reason = "documented panic on an invalid name literal"
+        )]
+        let namespace = Namespace::new(name.as_str()).expect("a valid namespace name");
+        let adapter = self.inner.config.adapter.create(&namespace);
+        let ns = Arc::new(NsInner::new(namespace, adapter, Box::new(on_connect)));
         self.inner
             .namespaces
             .write()

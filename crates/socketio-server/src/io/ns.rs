@@ -1,18 +1,21 @@
-//! Namespaces, rooms (the in-memory adapter) and broadcasts.
+//! Namespaces and broadcasts. Room membership and target selection live in the namespace's
+//! [`Adapter`]; this module keeps the Socket handles and turns broadcasts into adapter calls.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use engineio_proto::Frame;
 use serde::Serialize;
-use socketio_proto::{AckId, Namespace, Packet, is_reserved_event};
+use socketio_adapter::{
+    Adapter, AdapterError, BroadcastFlags, BroadcastOptions, Room, SocketId, SocketInfo,
+};
+use socketio_proto::{AckId, Namespace, Packet, Payload, is_reserved_event};
 
 use super::args::Args;
-use super::socket::{AckError, EmitError, Socket, encode_event};
+use super::socket::{AckError, EmitError, Socket};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub(crate) type Middleware =
@@ -61,22 +64,29 @@ impl ConnectError {
 
 pub(crate) struct NsInner {
     pub(crate) name: String,
+    pub(crate) namespace: Namespace,
     pub(crate) on_connect: Box<dyn Fn(Socket) + Send + Sync>,
     pub(crate) middlewares: RwLock<Vec<Middleware>>,
-    sockets: RwLock<HashMap<Arc<str>, Socket>>,
-    rooms: RwLock<HashMap<String, HashSet<Arc<str>>>>,
+    pub(crate) adapter: Arc<dyn Adapter>,
+    /// Handles of this node's sockets, for lookups by id; membership is the adapter's.
+    sockets: RwLock<HashMap<SocketId, Socket>>,
     /// One ack-id counter per namespace, shared by its sockets, as in the reference.
     next_ack: AtomicU64,
 }
 
 impl NsInner {
-    pub(crate) fn new(name: String, on_connect: Box<dyn Fn(Socket) + Send + Sync>) -> Self {
+    pub(crate) fn new(
+        namespace: Namespace,
+        adapter: Arc<dyn Adapter>,
+        on_connect: Box<dyn Fn(Socket) + Send + Sync>,
+    ) -> Self {
         Self {
-            name,
+            name: namespace.as_str().to_owned(),
+            namespace,
             on_connect,
             middlewares: RwLock::new(Vec::new()),
+            adapter,
             sockets: RwLock::new(HashMap::new()),
-            rooms: RwLock::new(HashMap::new()),
             next_ack: AtomicU64::new(0),
         }
     }
@@ -85,51 +95,21 @@ impl NsInner {
         AckId(self.next_ack.fetch_add(1, Ordering::Relaxed))
     }
 
+    /// Registers a connected socket with the adapter (it joins its own room).
     pub(crate) fn add(&self, s: &Socket) {
         self.sockets
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(s.id_arc(), s.clone());
-        self.join(s, s.id());
+            .insert(s.socket_id().clone(), s.clone());
+        self.adapter.add_socket(Arc::new(s.clone()));
     }
 
     pub(crate) fn remove(&self, s: &Socket) {
         self.sockets
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(s.id());
-        let mut rooms = self.rooms.write().unwrap_or_else(PoisonError::into_inner);
-        for room in s.take_rooms() {
-            if let Some(set) = rooms.get_mut(&room) {
-                set.remove(s.id());
-                if set.is_empty() {
-                    rooms.remove(&room);
-                }
-            }
-        }
-    }
-
-    pub(crate) fn join(&self, s: &Socket, room: &str) {
-        if s.add_room(room) {
-            self.rooms
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .entry(room.to_owned())
-                .or_default()
-                .insert(s.id_arc());
-        }
-    }
-
-    pub(crate) fn leave(&self, s: &Socket, room: &str) {
-        if s.remove_room(room) {
-            let mut rooms = self.rooms.write().unwrap_or_else(PoisonError::into_inner);
-            if let Some(set) = rooms.get_mut(room) {
-                set.remove(s.id());
-                if set.is_empty() {
-                    rooms.remove(room);
-                }
-            }
-        }
+            .remove(s.socket_id());
+        self.adapter.remove_socket(s.socket_id());
     }
 
     pub(crate) fn all_sockets(&self) -> Vec<Socket> {
@@ -147,34 +127,6 @@ impl NsInner {
             .unwrap_or_else(PoisonError::into_inner)
             .get(id)
             .cloned()
-    }
-
-    /// The sockets selected by rooms/except/exclude: each once.
-    fn select(&self, rooms: &[String], except: &[String], exclude: Option<&str>) -> Vec<Socket> {
-        let sockets = self.sockets.read().unwrap_or_else(PoisonError::into_inner);
-        let room_map = self.rooms.read().unwrap_or_else(PoisonError::into_inner);
-        let excluded: HashSet<&str> = except
-            .iter()
-            .filter_map(|r| room_map.get(r))
-            .flat_map(|set| set.iter().map(AsRef::as_ref))
-            .chain(exclude)
-            .collect();
-        let pick = |id: &str| {
-            (!excluded.contains(id))
-                .then(|| sockets.get(id).cloned())
-                .flatten()
-        };
-        if rooms.is_empty() {
-            return sockets.keys().filter_map(|id| pick(id)).collect();
-        }
-        let mut seen = HashSet::new();
-        rooms
-            .iter()
-            .filter_map(|r| room_map.get(r))
-            .flat_map(|set| set.iter())
-            .filter(|id| seen.insert(Arc::clone(id)))
-            .filter_map(|id| pick(id))
-            .collect()
     }
 }
 
@@ -243,24 +195,21 @@ impl Nsp {
     }
 }
 
-/// A broadcast under construction: targets, flags, then `emit`.
+/// A broadcast under construction: targets, flags, then an operation. Every operation goes
+/// through the namespace's adapter, so it reaches the whole cluster unless [`Broadcast::local`].
 #[derive(Clone)]
 #[must_use]
 pub struct Broadcast {
     ns: Arc<NsInner>,
-    rooms: Vec<String>,
-    except: Vec<String>,
-    exclude: Option<Arc<str>>,
-    volatile: bool,
-    timeout: Option<Duration>,
+    opts: BroadcastOptions,
 }
 
 impl std::fmt::Debug for Broadcast {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Broadcast")
             .field("ns", &self.ns.name)
-            .field("rooms", &self.rooms)
-            .finish_non_exhaustive()
+            .field("opts", &self.opts)
+            .finish()
     }
 }
 
@@ -268,39 +217,36 @@ impl Broadcast {
     pub(crate) fn new(ns: Arc<NsInner>) -> Self {
         Self {
             ns,
-            rooms: Vec::new(),
-            except: Vec::new(),
-            exclude: None,
-            volatile: false,
-            timeout: None,
+            opts: BroadcastOptions::new(),
         }
     }
 
-    pub(crate) fn excluding(mut self, id: Arc<str>) -> Self {
-        self.exclude = Some(id);
-        self
+    /// Excludes a socket (by its own room), as `socket.to(...)` does for the sender.
+    pub(crate) fn excluding(self, id: &SocketId) -> Self {
+        self.except(id.as_str())
     }
 
     /// Adds a target room (several rooms: their union, each socket once).
     pub fn to(mut self, room: impl Into<String>) -> Self {
-        self.rooms.push(room.into());
+        self.opts.rooms.push(Room::from(room.into()));
         self
     }
 
     /// Excludes the members of a room.
     pub fn except(mut self, room: impl Into<String>) -> Self {
-        self.except.push(room.into());
+        self.opts.except.push(Room::from(room.into()));
         self
     }
 
     /// Drops the packet for sockets that cannot take it right now instead of queueing it.
     pub fn volatile(mut self) -> Self {
-        self.volatile = true;
+        self.opts.flags.volatile = true;
         self
     }
 
-    /// This node only (the in-memory adapter is always local; kept for API parity).
-    pub fn local(self) -> Self {
+    /// This node only: the adapter does not forward the operation to other nodes.
+    pub fn local(mut self) -> Self {
+        self.opts.flags.local = true;
         self
     }
 
@@ -311,47 +257,82 @@ impl Broadcast {
 
     /// The time to wait for acknowledgements in [`Broadcast::emit_with_ack`].
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.opts.flags.timeout = Some(timeout);
         self
     }
 
-    /// The selected sockets.
+    /// The flags set so far.
+    #[must_use]
+    pub fn flags(&self) -> BroadcastFlags {
+        self.opts.flags
+    }
+
+    /// The selected sockets of this node.
     #[must_use]
     pub fn sockets(&self) -> Vec<Socket> {
         self.ns
-            .select(&self.rooms, &self.except, self.exclude.as_deref())
+            .adapter
+            .local_sockets(&self.opts)
+            .iter()
+            .filter_map(|s| self.ns.socket(s.id().as_str()))
+            .collect()
     }
 
-    /// Makes every selected socket join `room`.
-    pub fn join(&self, room: &str) {
-        for s in self.sockets() {
-            s.join(room);
-        }
-    }
-
-    /// Makes every selected socket leave `room`.
-    pub fn leave(&self, room: &str) {
-        for s in self.sockets() {
-            s.leave(room);
-        }
-    }
-
-    /// Disconnects every selected socket.
-    pub fn disconnect(&self) {
-        for s in self.sockets() {
-            s.disconnect();
-        }
-    }
-
-    /// Emits `event` (arguments as in [`Socket::emit`]) to every selected socket. The packet
-    /// is encoded once; every recipient gets the same shared frames.
+    /// The selected sockets of every node (`fetchSockets`).
     ///
     /// # Errors
     ///
-    /// [`EmitError`] when the data cannot be serialised or the event name is reserved.
+    /// [`AdapterError`] when other nodes do not answer in time.
+    pub async fn fetch_sockets(&self) -> Result<Vec<SocketInfo>, AdapterError> {
+        self.ns.adapter.fetch_sockets(&self.opts).await
+    }
+
+    /// Makes every selected socket join `room` (`socketsJoin`).
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when other nodes cannot be reached.
+    pub async fn join(&self, room: &str) -> Result<(), AdapterError> {
+        self.ns
+            .adapter
+            .add_sockets(&self.opts, &[Room::from(room)])
+            .await
+    }
+
+    /// Makes every selected socket leave `room` (`socketsLeave`).
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when other nodes cannot be reached.
+    pub async fn leave(&self, room: &str) -> Result<(), AdapterError> {
+        self.ns
+            .adapter
+            .del_sockets(&self.opts, &[Room::from(room)])
+            .await
+    }
+
+    /// Disconnects every selected socket (`disconnectSockets`).
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when other nodes cannot be reached.
+    pub async fn disconnect(&self) -> Result<(), AdapterError> {
+        self.ns.adapter.disconnect_sockets(&self.opts).await
+    }
+
+    /// Emits `event` (arguments as in [`Socket::emit`]) to every selected socket. The packet
+    /// is encoded once; every local recipient gets the same shared frames.
+    ///
+    /// # Errors
+    ///
+    /// [`EmitError`] when the data cannot be serialised, the event name is reserved, or the
+    /// adapter cannot reach other nodes (local delivery has happened).
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> Result<(), EmitError> {
-        let frames = encode_event(&self.namespace(), event, args, None)?;
-        self.send_to_all(&frames);
+        let packet = self.event_packet(event, args, None)?;
+        self.ns
+            .adapter
+            .broadcast(&packet, &self.opts)
+            .map_err(EmitError::Adapter)?;
         Ok(())
     }
 
@@ -359,41 +340,36 @@ impl Broadcast {
     ///
     /// # Errors
     ///
-    /// [`EmitError::Reserved`] for a reserved event name.
+    /// As [`Broadcast::emit`].
     pub fn emit_args(&self, event: &str, args: &Args) -> Result<(), EmitError> {
         if is_reserved_event(event) {
             return Err(EmitError::Reserved(event.to_owned()));
         }
-        let data = args.to_event_payload(event);
-        let frames: Vec<Frame> = Packet::Event {
-            ns: self.namespace(),
-            data,
+        let packet = Packet::Event {
+            ns: self.ns.namespace.clone(),
+            data: args.to_event_payload(event),
             ack: None,
-        }
-        .encode()
-        .frames()
-        .collect();
-        self.send_to_all(&frames);
+        };
+        self.ns
+            .adapter
+            .broadcast(&packet, &self.opts)
+            .map_err(EmitError::Adapter)?;
         Ok(())
     }
 
-    fn namespace(&self) -> Namespace {
-        Namespace::new(self.ns.name.as_str()).unwrap_or_default()
-    }
-
-    /// Hands the same frames (shared buffers) to every selected socket.
-    fn send_to_all(&self, frames: &[Frame]) -> Vec<Socket> {
-        let targets = self.sockets();
-        for s in &targets {
-            s.send_frames(frames, self.volatile);
-        }
-        targets
+    fn event_packet<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+        ack: Option<AckId>,
+    ) -> Result<Packet, EmitError> {
+        Ok(Packet::event(self.ns.namespace.clone(), event, args, ack)?)
     }
 
     /// Emits with an acknowledgement request (arguments as in [`Socket::emit`]) and collects
-    /// every reply. Resolves when every selected socket answered, or at the timeout (5 s
-    /// unless [`Broadcast::timeout`] was set) with [`AckError::Timeout`] carrying the partial
-    /// replies.
+    /// every reply. Resolves when every node reported its recipient count and every recipient
+    /// answered, or at the timeout (5 s unless [`Broadcast::timeout`] was set) with
+    /// [`AckError::Timeout`] carrying the partial replies. No recipient: `Ok` at once.
     ///
     /// # Errors
     ///
@@ -404,34 +380,48 @@ impl Broadcast {
         args: &T,
     ) -> Result<Vec<Args>, AckError> {
         let id = self.ns.next_ack();
-        let frames =
-            encode_event(&self.namespace(), event, args, Some(id)).map_err(AckError::Emit)?;
-        let targets = self.sockets();
-        let (tx, mut rx) = tokio::sync::mpsc::channel(targets.len().max(1));
-        for s in &targets {
-            s.register_ack_channel(id, tx.clone());
-        }
-        drop(tx);
-        for s in &targets {
-            s.send_frames(&frames, self.volatile);
-        }
-        let mut replies = Vec::with_capacity(targets.len());
-        let deadline = tokio::time::sleep(self.timeout.unwrap_or(Duration::from_secs(5)));
+        let packet = self
+            .event_packet(event, args, Some(id))
+            .map_err(AckError::Emit)?;
+        let servers = self.ns.adapter.server_count().await.unwrap_or(1).max(1);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Tally>();
+        let counts = tx.clone();
+        let on_count = Arc::new(move |n| drop(counts.send(Tally::Count(n))));
+        // Each recipient answers at most once (its ack entry is removed on the first reply).
+        let replies = Mutex::new(tx);
+        let on_ack = Arc::new(move |p: Payload| {
+            let tx = replies.lock().unwrap_or_else(PoisonError::into_inner);
+            drop(tx.send(Tally::Reply(p)));
+        });
+        self.ns
+            .adapter
+            .broadcast_with_ack(&packet, &self.opts, on_count, on_ack)
+            .map_err(|e| AckError::Emit(EmitError::Adapter(e)))?;
+        let (mut reported, mut expected) = (0, 0);
+        let mut got = Vec::new();
+        let deadline =
+            tokio::time::sleep(self.opts.flags.timeout.unwrap_or(Duration::from_secs(5)));
         tokio::pin!(deadline);
-        while replies.len() < targets.len() {
+        while reported < servers || got.len() < expected {
             tokio::select! {
-                r = rx.recv() => match r {
-                    Some(a) => replies.push(a),
+                t = rx.recv() => match t {
+                    Some(Tally::Count(n)) => { reported += 1; expected += n; }
+                    Some(Tally::Reply(p)) => got.extend(Args::of_ack(p)),
                     None => break,
                 },
                 () = &mut deadline => {
-                    for s in &targets {
+                    for s in self.sockets() {
                         s.forget_ack(id);
                     }
-                    return Err(AckError::Timeout(replies));
+                    return Err(AckError::Timeout(got));
                 }
             }
         }
-        Ok(replies)
+        Ok(got)
     }
+}
+
+enum Tally {
+    Count(usize),
+    Reply(Payload),
 }

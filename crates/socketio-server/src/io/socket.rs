@@ -1,16 +1,17 @@
 //! One client's membership of one namespace.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
-use engineio_proto::{Frame, Utf8Bytes};
+use engineio_proto::Frame;
 use serde::Serialize;
+use socketio_adapter::{AckCallback, AdapterError, LocalSocket, Room, SocketId};
 use socketio_proto::{AckId, EncodeError, Encoded, Namespace, Packet, Payload, is_reserved_event};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::args::Args;
 use super::ns::{Broadcast, NsInner};
@@ -34,6 +35,9 @@ pub enum EmitError {
     /// The socket is disconnected.
     #[error("socket disconnected")]
     Closed,
+    /// The adapter could not hand the packet to other nodes (local delivery happened).
+    #[error("adapter error")]
+    Adapter(#[source] AdapterError),
 }
 
 /// Why an acknowledgement did not come.
@@ -52,12 +56,14 @@ pub enum AckError {
 }
 
 enum AckSlot {
+    /// `emit_with_ack` on this socket.
     One(oneshot::Sender<Args>),
-    Many(mpsc::Sender<Args>),
+    /// A broadcast with acks, through the adapter.
+    Callback(AckCallback),
 }
 
 pub(crate) struct SocketInner {
-    id: Arc<str>,
+    id: SocketId,
     ns: Arc<NsInner>,
     engine: EngineSocket,
     handshake: Arc<Handshake>,
@@ -66,8 +72,9 @@ pub(crate) struct SocketInner {
     any: RwLock<Option<EventHandler>>,
     on_disconnect: Mutex<Option<DisconnectHandler>>,
     acks: Mutex<HashMap<u64, AckSlot>>,
-    rooms: Mutex<HashSet<String>>,
     connected: AtomicBool,
+    /// Set once the socket ended; before CONNECT (in middlewares) a socket may already emit.
+    closed: AtomicBool,
     extensions: Mutex<http::Extensions>,
 }
 
@@ -111,7 +118,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Socket {
     pub(crate) fn new(
-        id: Arc<str>,
+        id: SocketId,
         ns: Arc<NsInner>,
         engine: EngineSocket,
         handshake: Arc<Handshake>,
@@ -127,8 +134,8 @@ impl Socket {
             any: RwLock::new(None),
             on_disconnect: Mutex::new(None),
             acks: Mutex::new(HashMap::new()),
-            rooms: Mutex::new(HashSet::new()),
             connected: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             extensions: Mutex::new(http::Extensions::new()),
         }))
     }
@@ -136,11 +143,11 @@ impl Socket {
     /// The socket id (20 random URL-safe characters; never the Engine.IO session id).
     #[must_use]
     pub fn id(&self) -> &str {
-        &self.0.id
+        self.0.id.as_str()
     }
 
-    pub(crate) fn id_arc(&self) -> Arc<str> {
-        Arc::clone(&self.0.id)
+    pub(crate) fn socket_id(&self) -> &SocketId {
+        &self.0.id
     }
 
     /// The namespace name.
@@ -238,7 +245,7 @@ impl Socket {
     /// [`EmitError`] when the name is reserved, the data does not serialise, or the socket is
     /// disconnected.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> Result<(), EmitError> {
-        if !self.connected() {
+        if self.is_closed() {
             return Err(EmitError::Closed);
         }
         self.send_frames(&encode_event(&self.namespace(), event, args, None)?, false);
@@ -274,7 +281,7 @@ impl Socket {
         args: &T,
         timeout: Duration,
     ) -> Result<Args, AckError> {
-        if !self.connected() {
+        if self.is_closed() {
             return Err(AckError::Emit(EmitError::Closed));
         }
         let id = self.0.ns.next_ack();
@@ -293,10 +300,6 @@ impl Socket {
         }
     }
 
-    pub(crate) fn register_ack_channel(&self, id: AckId, tx: mpsc::Sender<Args>) {
-        lock(&self.0.acks).insert(id.0, AckSlot::Many(tx));
-    }
-
     pub(crate) fn forget_ack(&self, id: AckId) {
         lock(&self.0.acks).remove(&id.0);
     }
@@ -308,39 +311,31 @@ impl Socket {
             Some(AckSlot::One(tx)) => {
                 let _ = tx.send(args);
             }
-            Some(AckSlot::Many(tx)) => {
-                let _ = tx.try_send(args);
-            }
+            Some(AckSlot::Callback(callback)) => callback(args.into_payload()),
             None => tracing::debug!(id = id.0, "ack for an unknown id ignored"),
         }
     }
 
     /// Joins a room.
     pub fn join(&self, room: &str) {
-        self.0.ns.join(self, room);
+        self.0.ns.adapter.join(&self.0.id, &[Room::from(room)]);
     }
 
     /// Leaves a room.
     pub fn leave(&self, room: &str) {
-        self.0.ns.leave(self, room);
+        self.0.ns.adapter.leave(&self.0.id, &Room::from(room));
     }
 
     /// The rooms this socket is in (its own id included).
     #[must_use]
     pub fn rooms(&self) -> Vec<String> {
-        lock(&self.0.rooms).iter().cloned().collect()
-    }
-
-    pub(crate) fn add_room(&self, room: &str) -> bool {
-        self.connected() && lock(&self.0.rooms).insert(room.to_owned())
-    }
-
-    pub(crate) fn remove_room(&self, room: &str) -> bool {
-        lock(&self.0.rooms).remove(room)
-    }
-
-    pub(crate) fn take_rooms(&self) -> Vec<String> {
-        lock(&self.0.rooms).drain().collect()
+        self.0
+            .ns
+            .adapter
+            .rooms_of(&self.0.id)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     /// A broadcast to `room`, without this socket.
@@ -350,7 +345,7 @@ impl Socket {
 
     /// A broadcast to the whole namespace, without this socket.
     pub fn broadcast(&self) -> Broadcast {
-        Broadcast::new(Arc::clone(&self.0.ns)).excluding(self.id_arc())
+        Broadcast::new(Arc::clone(&self.0.ns)).excluding(&self.0.id)
     }
 
     /// Leaves the namespace: sends DISCONNECT and ends the socket with `server namespace
@@ -366,6 +361,7 @@ impl Socket {
 
     /// Ends the socket: the disconnect handler runs, rooms are left, pending acks fail.
     pub(crate) fn close_with_reason(&self, reason: &str) {
+        self.0.closed.store(true, Ordering::Release);
         if !self.0.connected.swap(false, Ordering::AcqRel) {
             return;
         }
@@ -377,18 +373,21 @@ impl Socket {
         self.0.ns.remove(self);
     }
 
+    /// Whether the socket has ended (it may emit before its CONNECT reply, from middlewares).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.0.closed.load(Ordering::Acquire)
+    }
+
     pub(crate) fn mark_connected(&self) {
         self.0.connected.store(true, Ordering::Release);
     }
 
     pub(crate) fn namespace(&self) -> Namespace {
-        Namespace::new(Utf8Bytes::from(self.0.ns.name.as_str())).unwrap_or_default()
+        self.0.ns.namespace.clone()
     }
 
     pub(crate) fn send_packet(&self, packet: Packet) -> Result<(), EmitError> {
-        if !self.connected()
-            && !matches!(packet, Packet::Connect { .. } | Packet::ConnectError { .. })
-        {
+        if self.is_closed() {
             return Err(EmitError::Closed);
         }
         let frames: Vec<Frame> = packet.encode().frames().collect();
@@ -428,7 +427,7 @@ impl AckSender {
     ///
     /// [`EmitError`] when the data does not serialise or the socket is gone.
     pub fn send<T: Serialize + ?Sized>(self, args: &T) -> Result<(), EmitError> {
-        if !self.socket.connected() {
+        if self.socket.is_closed() {
             return Err(EmitError::Closed);
         }
         let encoded = Encoded::ack(&self.socket.namespace(), self.id, args)?;
@@ -453,5 +452,23 @@ impl AckSender {
             data,
             id: self.id,
         })
+    }
+}
+
+impl LocalSocket for Socket {
+    fn id(&self) -> &SocketId {
+        &self.0.id
+    }
+
+    fn send(&self, frames: &[Frame], volatile: bool) {
+        self.send_frames(frames, volatile);
+    }
+
+    fn register_ack(&self, id: AckId, callback: AckCallback) {
+        lock(&self.0.acks).insert(id.0, AckSlot::Callback(callback));
+    }
+
+    fn disconnect(&self) {
+        Self::disconnect(self);
     }
 }
