@@ -6,6 +6,7 @@
 pub mod engine;
 mod io;
 mod serve;
+mod tower;
 
 pub use io::{
     AckError, AckSender, AdapterFactory, Args, Broadcast, ConnectError, EmitError, IoConnection,
@@ -15,3 +16,4 @@ pub use io::{
 pub use serve::{not_found, serve_with};
 pub use socketio_adapter::{self as adapter, AdapterError, Room, SocketId, SocketInfo};
 pub use socketio_proto::{ArgsError, Binary};
+pub use tower::{SocketIoLayer, SocketIoService};

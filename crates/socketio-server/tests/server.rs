@@ -615,3 +615,24 @@ async fn bulk_operations_go_through_the_adapter() {
         r#"42/cluster,["gathered",1]"#
     );
 }
+
+#[tokio::test]
+async fn tower_layer_serves_socketio_and_passes_the_rest_through() {
+    let io = SocketIo::new(SocketIoConfig::default()).unwrap();
+    io.ns("/", |_socket: Socket| {});
+    let app = axum::Router::new()
+        .route("/", axum::routing::get(|| async { "app" }))
+        .layer(socketio_server::SocketIoLayer::new(io));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    assert_eq!(
+        http(&addr, "GET", "/", b"", "text/plain").await,
+        (200, "app".to_owned())
+    );
+    let sid = polling_sid(&addr).await;
+    assert!(!sid.is_empty());
+    // The WebSocket upgrade goes through the layer too.
+    let mut ws = ws(&addr, "EIO=4&transport=websocket").await;
+    assert!(next_text(&mut ws).await.unwrap().starts_with("0{"));
+}
