@@ -17,6 +17,19 @@ use tokio_tungstenite::tungstenite::Message;
 async fn start(config: SocketIoConfig) -> (SocketIo, String) {
     let io = SocketIo::new(config).unwrap();
     io.ns("/", |socket: Socket| {
+        socket.use_event_middleware(|_, name, _| async move {
+            if name == "forbidden" {
+                Err("not allowed".to_owned())
+            } else {
+                Ok(())
+            }
+        });
+        socket.on_error(|s, message| {
+            let _ = s.emit("error-seen", &message);
+        });
+        socket.on("forbidden", |s, _, _| async move {
+            let _ = s.emit("reached", &());
+        });
         socket.on("echo", |s, args, ack| async move {
             match ack {
                 Some(ack) => drop(ack.send_args(&args)),
@@ -635,4 +648,19 @@ async fn tower_layer_serves_socketio_and_passes_the_rest_through() {
     // The WebSocket upgrade goes through the layer too.
     let mut ws = ws(&addr, "EIO=4&transport=websocket").await;
     assert!(next_text(&mut ws).await.unwrap().starts_with("0{"));
+}
+
+#[tokio::test]
+async fn event_middleware_refuses_an_event_and_keeps_the_connection() {
+    let (_io, addr) = start(SocketIoConfig::default()).await;
+    let mut ws = connected(&addr).await;
+    ws.send(Message::text(r#"42["forbidden"]"#)).await.unwrap();
+    assert_eq!(
+        next_text(&mut ws).await.unwrap(),
+        r#"42["error-seen","not allowed"]"#
+    );
+    ws.send(Message::text(r#"421["echo","still here"]"#))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut ws).await.unwrap(), r#"431["still here"]"#);
 }

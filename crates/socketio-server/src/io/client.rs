@@ -129,8 +129,9 @@ impl IoConnection {
                     return;
                 };
                 let ack = ack.map(|id| AckSender::new(socket.clone(), id));
-                if let Some(handler) = socket.handler(&name) {
-                    tasks.spawn(handler(socket, args, ack));
+                let name = name.into_owned();
+                if let Some(task) = socket.dispatch(name, args, ack) {
+                    tasks.spawn(task);
                 }
             }
             (Some(Slot::Connected(socket)), Packet::Ack { data, id, .. }) => {

@@ -21,6 +21,9 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub(crate) type EventHandler =
     Arc<dyn Fn(Socket, Args, Option<AckSender>) -> BoxFuture<()> + Send + Sync>;
 type DisconnectHandler = Box<dyn FnOnce(Socket, String) + Send>;
+pub(crate) type EventMiddleware =
+    Arc<dyn Fn(Socket, String, Args) -> BoxFuture<Result<(), String>> + Send + Sync>;
+type ErrorHandler = Arc<dyn Fn(Socket, String) + Send + Sync>;
 
 /// Why an emit failed.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +73,8 @@ pub(crate) struct SocketInner {
     auth: serde_json::Value,
     handlers: RwLock<HashMap<String, EventHandler>>,
     any: RwLock<Option<EventHandler>>,
+    event_middlewares: RwLock<Vec<EventMiddleware>>,
+    on_error: RwLock<Option<ErrorHandler>>,
     on_disconnect: Mutex<Option<DisconnectHandler>>,
     acks: Mutex<HashMap<u64, AckSlot>>,
     connected: AtomicBool,
@@ -132,6 +137,8 @@ impl Socket {
             auth,
             handlers: RwLock::new(HashMap::new()),
             any: RwLock::new(None),
+            event_middlewares: RwLock::new(Vec::new()),
+            on_error: RwLock::new(None),
             on_disconnect: Mutex::new(None),
             acks: Mutex::new(HashMap::new()),
             connected: AtomicBool::new(false),
@@ -216,6 +223,73 @@ impl Socket {
         F: FnOnce(Self, String) + Send + 'static,
     {
         *lock(&self.0.on_disconnect) = Some(Box::new(handler));
+    }
+
+    /// Adds a per-event middleware (`socket.use`): it runs, in registration order, before the
+    /// handler of every incoming event, with the event name and arguments. An `Err` drops the
+    /// event and reaches the [`Socket::on_error`] handler; the connection stays up.
+    pub fn use_event_middleware<F, Fut>(&self, middleware: F)
+    where
+        F: Fn(Self, String, Args) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let m: EventMiddleware = Arc::new(move |s, name, args| Box::pin(middleware(s, name, args)));
+        self.0
+            .event_middlewares
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(m);
+    }
+
+    /// Registers the error handler: it receives the message of a per-event middleware's `Err`.
+    pub fn on_error<F>(&self, handler: F)
+    where
+        F: Fn(Self, String) + Send + Sync + 'static,
+    {
+        *self
+            .0
+            .on_error
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(handler));
+    }
+
+    /// Runs the event middlewares, then the handler of `name`, as one task.
+    pub(crate) fn dispatch(
+        self,
+        name: String,
+        args: Args,
+        ack: Option<AckSender>,
+    ) -> Option<BoxFuture<()>> {
+        let handler = self.handler(&name);
+        let middlewares = self
+            .0
+            .event_middlewares
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if middlewares.is_empty() {
+            return handler.map(|h| h(self, args, ack));
+        }
+        Some(Box::pin(async move {
+            for m in middlewares {
+                if let Err(message) = m(self.clone(), name.clone(), args.clone()).await {
+                    let on_error = self
+                        .0
+                        .on_error
+                        .read()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone();
+                    match on_error {
+                        Some(h) => h(self, message),
+                        None => tracing::debug!(%message, "event refused by a middleware"),
+                    }
+                    return;
+                }
+            }
+            if let Some(h) = handler {
+                h(self, args, ack).await;
+            }
+        }))
     }
 
     pub(crate) fn handler(&self, event: &str) -> Option<EventHandler> {
