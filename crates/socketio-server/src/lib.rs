@@ -9,8 +9,8 @@ mod serve;
 mod tower;
 
 pub use io::{
-    AckError, AckSender, AdapterFactory, Args, Broadcast, ConnectError, EmitError, IoConnection,
-    IoHandler, Nsp, Socket, SocketIo, SocketIoConfig,
+    AckError, AckSender, AdapterFactory, Args, Broadcast, ConnectError, DynamicNsp, EmitError,
+    IoConnection, IoHandler, Nsp, Socket, SocketIo, SocketIoConfig,
 };
 
 pub use serve::{not_found, serve_with};

@@ -91,6 +91,19 @@ async fn start(config: SocketIoConfig) -> (SocketIo, String) {
             }
         });
     });
+    io.dynamic_ns(
+        |name, _auth| name.starts_with("/room-") && name.len() < 64,
+        |socket: Socket| {
+            let _ = socket.emit("child", &socket.ns());
+        },
+    )
+    .use_middleware(|s: Socket| async move {
+        if s.auth()["token"] == "secret" {
+            Ok(())
+        } else {
+            Err(ConnectError::new("not authorized"))
+        }
+    });
     io.ns("/admin", |_socket: Socket| {})
         .use_middleware(|s: Socket| async move {
             if s.auth()["token"] == "secret" {
@@ -663,4 +676,70 @@ async fn event_middleware_refuses_an_event_and_keeps_the_connection() {
         .await
         .unwrap();
     assert_eq!(next_text(&mut ws).await.unwrap(), r#"431["still here"]"#);
+}
+
+#[tokio::test]
+async fn d6_dynamic_namespaces_are_created_only_after_their_middleware_accepts() {
+    let (io, addr) = start(SocketIoConfig::default()).await;
+    let mut ws = ws(&addr, "EIO=4&transport=websocket").await;
+    next_text(&mut ws).await.unwrap();
+    // A matching name without valid auth: refused, and no namespace is left behind.
+    ws.send(Message::text(r#"40/room-1,{"token":"bad"}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_text(&mut ws).await.unwrap(),
+        r#"44/room-1,{"message":"not authorized"}"#
+    );
+    assert!(io.of("/room-1").is_none());
+    // A name no matcher accepts is an unknown namespace.
+    ws.send(Message::text("40/other,")).await.unwrap();
+    assert_eq!(
+        next_text(&mut ws).await.unwrap(),
+        r#"44/other,{"message":"Invalid namespace"}"#
+    );
+    // With auth, the child namespace is created and the parent's handler runs.
+    ws.send(Message::text(r#"40/room-1,{"token":"secret"}"#))
+        .await
+        .unwrap();
+    assert!(
+        next_text(&mut ws)
+            .await
+            .unwrap()
+            .starts_with(r#"40/room-1,{"sid":"#)
+    );
+    assert_eq!(
+        next_text(&mut ws).await.unwrap(),
+        r#"42/room-1,["child","/room-1"]"#
+    );
+    assert!(io.of("/room-1").is_some());
+}
+
+#[tokio::test]
+async fn d6_dynamic_namespace_count_is_capped_and_empty_children_are_reaped() {
+    let mut config = SocketIoConfig::default();
+    config.max_dynamic_namespaces = 1;
+    config.cleanup_empty_child_namespaces = true;
+    let (io, addr) = start(config).await;
+    let mut ws = ws(&addr, "EIO=4&transport=websocket").await;
+    next_text(&mut ws).await.unwrap();
+    ws.send(Message::text(r#"40/room-a,{"token":"secret"}"#))
+        .await
+        .unwrap();
+    assert!(next_text(&mut ws).await.unwrap().starts_with("40/room-a,"));
+    next_text(&mut ws).await.unwrap();
+    ws.send(Message::text(r#"40/room-b,{"token":"secret"}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_text(&mut ws).await.unwrap(),
+        r#"44/room-b,{"message":"Invalid namespace"}"#
+    );
+    // Leaving the only child frees its slot.
+    ws.send(Message::text("41/room-a,")).await.unwrap();
+    ws.send(Message::text(r#"40/room-b,{"token":"secret"}"#))
+        .await
+        .unwrap();
+    assert!(next_text(&mut ws).await.unwrap().starts_with("40/room-b,"));
+    assert!(io.of("/room-a").is_none());
 }

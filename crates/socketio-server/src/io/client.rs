@@ -155,22 +155,15 @@ impl IoConnection {
 
     fn connect(&mut self, ns: Namespace, auth: Option<Payload>, tasks: &mut Tasks) {
         let name = ns.as_str().to_owned();
-        let nsp = self
-            .io
-            .namespaces
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&name)
-            .cloned();
-        let Some(nsp) = nsp else {
+        let auth = match auth {
+            None => serde_json::Value::Object(serde_json::Map::new()),
+            Some(p) => serde_json::from_str(p.json()).unwrap_or_default(),
+        };
+        let Some((nsp, created)) = self.io.resolve(&ns, &auth) else {
             let packet = ConnectError::new("Invalid namespace").to_packet(ns);
             let frames: Vec<Frame> = packet.encode().frames().collect();
             let _ = self.engine.send_group(&frames);
             return;
-        };
-        let auth = match auth {
-            None => serde_json::Value::Object(serde_json::Map::new()),
-            Some(p) => serde_json::from_str(p.json()).unwrap_or_default(),
         };
         self.sockets
             .lock()
@@ -188,10 +181,11 @@ impl IoConnection {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let (sockets, joined, engine) = (
+        let (sockets, joined, engine, io) = (
             Arc::clone(&self.sockets),
             Arc::clone(&self.joined),
             self.engine.clone(),
+            Arc::clone(&self.io),
         );
         tasks.spawn(async move {
             for m in middlewares {
@@ -202,10 +196,16 @@ impl IoConnection {
                         .remove(&name);
                     let frames: Vec<Frame> = e.to_packet(ns).encode().frames().collect();
                     let _ = engine.send_group(&frames);
+                    if created {
+                        io.remove_child_if_empty(&nsp);
+                    }
                     return;
                 }
             }
             if engine.is_closed() {
+                if created {
+                    io.remove_child_if_empty(&nsp);
+                }
                 return;
             }
             finish_connect(&nsp, &socket, &sockets, &name, ns);

@@ -6,6 +6,8 @@ mod ns;
 mod socket;
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -40,6 +42,12 @@ pub struct SocketIoConfig {
     pub attachment_timeout: Duration,
     /// Creates each namespace's adapter (the in-memory adapter by default).
     pub adapter: AdapterFactory,
+    /// Most child namespaces that dynamic namespaces may create (10 000); past it, a CONNECT
+    /// to a new matching name is refused like an unknown namespace.
+    pub max_dynamic_namespaces: usize,
+    /// Whether a child namespace is removed when its last socket leaves (the reference's
+    /// `cleanupEmptyChildNamespaces`, off by default).
+    pub cleanup_empty_child_namespaces: bool,
 }
 
 /// Creates the [`Adapter`] of a namespace.
@@ -83,6 +91,8 @@ impl Default for SocketIoConfig {
             decode_limits: DecodeLimits::default(),
             attachment_timeout: Duration::from_secs(60),
             adapter: AdapterFactory::in_memory(),
+            max_dynamic_namespaces: 10_000,
+            cleanup_empty_child_namespaces: false,
         }
     }
 }
@@ -90,6 +100,126 @@ impl Default for SocketIoConfig {
 pub(crate) struct IoInner {
     pub(crate) config: SocketIoConfig,
     pub(crate) namespaces: RwLock<HashMap<String, Arc<NsInner>>>,
+    /// Dynamic namespaces, tried in registration order for unknown names.
+    pub(crate) parents: RwLock<Vec<Arc<ParentInner>>>,
+    /// Number of child namespaces created by dynamic namespaces and still registered.
+    pub(crate) children: AtomicUsize,
+}
+
+pub(crate) type Matcher = dyn Fn(&str, &serde_json::Value) -> bool + Send + Sync;
+
+/// A dynamic namespace: a matcher and what every child namespace it creates starts with.
+pub(crate) struct ParentInner {
+    matcher: Box<Matcher>,
+    on_connect: Arc<OnConnect>,
+    middlewares: RwLock<Vec<ns::Middleware>>,
+    children: RwLock<Vec<Arc<NsInner>>>,
+    /// The server, to remove empty children (`cleanup_empty_child_namespaces`).
+    io: std::sync::Weak<IoInner>,
+}
+
+impl ParentInner {
+    /// A child lost its last socket.
+    pub(crate) fn on_child_empty(&self, child: &NsInner) {
+        if let Some(io) = self.io.upgrade()
+            && io.config.cleanup_empty_child_namespaces
+        {
+            io.remove_child_if_empty(child);
+        }
+    }
+}
+
+pub(crate) type OnConnect = dyn Fn(Socket) + Send + Sync;
+
+impl IoInner {
+    pub(crate) fn namespace(&self, name: &str) -> Option<Arc<NsInner>> {
+        self.namespaces
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
+    /// The namespace `name`, registered or created now by the first dynamic namespace whose
+    /// matcher accepts it. `Some((ns, true))` when it was created by this call: the caller
+    /// removes it again if the connect that created it is refused, so no namespace outlives
+    /// a failed authentication.
+    pub(crate) fn resolve(
+        &self,
+        ns: &Namespace,
+        auth: &serde_json::Value,
+    ) -> Option<(Arc<NsInner>, bool)> {
+        if let Some(existing) = self.namespace(ns.as_str()) {
+            return Some((existing, false));
+        }
+        let parents = self
+            .parents
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let parent = parents
+            .into_iter()
+            .find(|p| (p.matcher)(ns.as_str(), auth))?;
+        let mut map = self
+            .namespaces
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(existing) = map.get(ns.as_str()) {
+            return Some((Arc::clone(existing), false));
+        }
+        if self.children.load(Ordering::Acquire) >= self.config.max_dynamic_namespaces {
+            tracing::warn!(ns = ns.as_str(), "dynamic namespace limit reached");
+            return None;
+        }
+        let adapter = self.config.adapter.create(ns);
+        let on_connect = Arc::clone(&parent.on_connect);
+        let child = Arc::new(NsInner::new(
+            ns.clone(),
+            adapter,
+            Box::new(move |s| on_connect(s)),
+        ));
+        // Middlewares are copied at creation time, as in the reference.
+        child
+            .middlewares
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone_from(
+                &parent
+                    .middlewares
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner),
+            );
+        child.set_parent(Arc::downgrade(&parent));
+        map.insert(ns.as_str().to_owned(), Arc::clone(&child));
+        parent
+            .children
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::clone(&child));
+        self.children.fetch_add(1, Ordering::AcqRel);
+        Some((child, true))
+    }
+
+    /// Removes a child namespace that has no sockets (after a refused connect, or when
+    /// `cleanup_empty_child_namespaces` is on and its last socket left).
+    pub(crate) fn remove_child_if_empty(&self, child: &NsInner) {
+        let Some(parent) = child.parent() else { return };
+        let mut map = self
+            .namespaces
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let same = |n: &Arc<NsInner>| std::ptr::eq(Arc::as_ptr(n), child);
+        if !child.is_empty() || !map.get(&child.name).is_some_and(same) {
+            return;
+        }
+        map.remove(&child.name);
+        parent
+            .children
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|c| !same(c));
+        self.children.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// A Socket.IO server. Cheap to clone; every clone is the same server.
@@ -121,6 +251,8 @@ impl SocketIo {
         let inner = Arc::new(IoInner {
             config: config.clone(),
             namespaces: RwLock::new(HashMap::new()),
+            parents: RwLock::new(Vec::new()),
+            children: AtomicUsize::new(0),
         });
         let engine = Engine::new(config.engine, IoHandler::new(Arc::clone(&inner)))?;
         Ok(Self { inner, engine })
@@ -152,6 +284,30 @@ impl SocketIo {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(name, Arc::clone(&ns));
         Nsp(ns)
+    }
+
+    /// Registers a dynamic namespace: a CONNECT to an unregistered name that `matcher`
+    /// accepts (given the name and the CONNECT payload) creates a child namespace with
+    /// `on_connect` and this parent's middlewares, once those middlewares accept the socket.
+    /// Dynamic namespaces are tried in registration order, after the static ones.
+    pub fn dynamic_ns<M, F>(&self, matcher: M, on_connect: F) -> DynamicNsp
+    where
+        M: Fn(&str, &serde_json::Value) -> bool + Send + Sync + 'static,
+        F: Fn(Socket) + Send + Sync + 'static,
+    {
+        let parent = Arc::new(ParentInner {
+            matcher: Box::new(matcher),
+            on_connect: Arc::new(on_connect),
+            middlewares: RwLock::new(Vec::new()),
+            children: RwLock::new(Vec::new()),
+            io: Arc::downgrade(&self.inner),
+        });
+        self.inner
+            .parents
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::clone(&parent));
+        DynamicNsp(parent)
     }
 
     /// The namespace `path`, if registered.
@@ -222,6 +378,48 @@ impl SocketIo {
             }
         }
         self.engine.close_all();
+    }
+}
+
+/// A dynamic namespace handle: middlewares for its future children, and the children.
+#[derive(Clone)]
+pub struct DynamicNsp(Arc<ParentInner>);
+
+impl std::fmt::Debug for DynamicNsp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamicNsp")
+            .field("children", &self.children().len())
+            .finish()
+    }
+}
+
+impl DynamicNsp {
+    /// Adds a connect middleware, copied into every child created from now on.
+    pub fn use_middleware<Fn_, Fut>(&self, f: Fn_) -> &Self
+    where
+        Fn_: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
+    {
+        let m: ns::Middleware = Arc::new(move |s| Box::pin(f(s)));
+        self.0
+            .middlewares
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(m);
+        self
+    }
+
+    /// The child namespaces created so far.
+    #[must_use]
+    pub fn children(&self) -> Vec<Nsp> {
+        self.0
+            .children
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .map(Nsp)
+            .collect()
     }
 }
 

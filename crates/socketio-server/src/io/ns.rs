@@ -72,6 +72,8 @@ pub(crate) struct NsInner {
     sockets: RwLock<HashMap<SocketId, Socket>>,
     /// One ack-id counter per namespace, shared by its sockets, as in the reference.
     next_ack: AtomicU64,
+    /// The dynamic namespace that created this one, if any.
+    parent: std::sync::OnceLock<std::sync::Weak<super::ParentInner>>,
 }
 
 impl NsInner {
@@ -88,7 +90,23 @@ impl NsInner {
             adapter,
             sockets: RwLock::new(HashMap::new()),
             next_ack: AtomicU64::new(0),
+            parent: std::sync::OnceLock::new(),
         }
+    }
+
+    pub(crate) fn set_parent(&self, parent: std::sync::Weak<super::ParentInner>) {
+        let _ = self.parent.set(parent);
+    }
+
+    pub(crate) fn parent(&self) -> Option<Arc<super::ParentInner>> {
+        self.parent.get().and_then(std::sync::Weak::upgrade)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.sockets
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
     }
 
     pub(crate) fn next_ack(&self) -> AckId {
@@ -110,6 +128,11 @@ impl NsInner {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(s.socket_id());
         self.adapter.remove_socket(s.socket_id());
+        if self.is_empty()
+            && let Some(parent) = self.parent()
+        {
+            parent.on_child_empty(self);
+        }
     }
 
     pub(crate) fn all_sockets(&self) -> Vec<Socket> {
