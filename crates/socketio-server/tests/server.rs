@@ -536,8 +536,8 @@ async fn c12_missing_attachments_time_out_and_close() {
 #[tokio::test]
 async fn polling_posts_wait_while_handlers_are_at_their_limit() {
     let mut config = SocketIoConfig::default();
-    // The connect-timeout watcher is one task; one slow handler makes two.
-    config.engine.max_concurrent_tasks = 2;
+    // One slow handler reaches the limit.
+    config.engine.max_concurrent_tasks = 1;
     let io = SocketIo::new(config).unwrap();
     let release = std::sync::Arc::new(tokio::sync::Notify::new());
     let r = std::sync::Arc::clone(&release);

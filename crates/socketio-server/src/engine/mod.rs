@@ -50,32 +50,49 @@ pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// The application's tasks for one connection. They run concurrently inside the session's own
 /// task and start in the order they were added, so the handlers of one connection start in the
-/// order its packets arrived.
+/// order its packets arrived. Nothing is allocated until the first task.
 #[derive(Default)]
-pub struct Tasks(FuturesUnordered<Task>);
+pub struct Tasks(Option<FuturesUnordered<Task>>);
 
 impl Tasks {
     /// Adds a task.
     pub fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
-        self.0.push(Box::pin(task));
+        self.0
+            .get_or_insert_with(FuturesUnordered::new)
+            .push(Box::pin(task));
     }
 
     /// Number of unfinished tasks.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.as_ref().map_or(0, FuturesUnordered::len)
     }
 
     /// Whether every task has finished.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
+    }
+
+    /// Polls the tasks; resolves when one finishes (never, while there are none).
+    pub(crate) async fn next(&mut self) {
+        use futures_util::StreamExt as _;
+        match self.0.as_mut() {
+            Some(set) if !set.is_empty() => {
+                let _ = set.next().await;
+                if set.is_empty() {
+                    // Give the set back: an idle connection keeps no allocation.
+                    self.0 = None;
+                }
+            }
+            _ => std::future::pending().await,
+        }
     }
 }
 
 impl std::fmt::Debug for Tasks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tasks").field("len", &self.0.len()).finish()
+        f.debug_struct("Tasks").field("len", &self.len()).finish()
     }
 }
 
@@ -116,4 +133,15 @@ pub trait Connection: Send + 'static {
 
     /// The session ended; no more calls follow.
     fn on_close(&mut self, reason: &CloseReason);
+
+    /// When [`Connection::on_deadline`] must run next, if ever: the connection's own timers
+    /// share the session task's single timer instead of costing a task each.
+    fn deadline(&self) -> Option<tokio::time::Instant> {
+        None
+    }
+
+    /// The time returned by [`Connection::deadline`] has come (possibly a little later).
+    fn on_deadline(&mut self, tasks: &mut Tasks) {
+        let _ = tasks;
+    }
 }

@@ -14,7 +14,7 @@ use http::{Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper_util::rt::TokioIo;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -216,14 +216,13 @@ impl<H: EngineHandler> Engine<H> {
             .unwrap_or_else(PoisonError::into_inner)
             .accept(now(), incoming);
         let sid = session.sid();
-        let (tx, rx) = mpsc::channel(self.inner.config.command_capacity.max(1));
-        let shared = Arc::new(Shared::default());
-        let socket = EngineSocket::new(sid, tx.clone(), Arc::clone(&shared));
+        let shared = Arc::new(Shared::new(self.inner.config.command_capacity));
+        let socket = EngineSocket::new(sid, Arc::clone(&shared));
         let handshake = Handshake {
             sid,
             transport,
-            uri: req.uri().clone(),
-            headers: req.headers().clone(),
+            uri: detached_uri(req.uri()),
+            headers: detached_headers(req.headers()),
             remote_addr: req.extensions().get::<SocketAddr>().copied(),
         };
         let mut tasks = Tasks::default();
@@ -231,7 +230,6 @@ impl<H: EngineHandler> Engine<H> {
         self.registry().insert(
             sid,
             SessionEntry {
-                tx,
                 shared: Arc::clone(&shared),
             },
         );
@@ -239,7 +237,6 @@ impl<H: EngineHandler> Engine<H> {
             session,
             conn,
             tasks,
-            rx,
             shared,
             ws: None,
             registry: Arc::clone(&self.inner.registry),
@@ -270,7 +267,8 @@ impl<H: EngineHandler> Engine<H> {
                             )
                             .await;
                             task.ws = Some(Box::new(ws));
-                            task.run().await;
+                            // A task of its own, so the upgrade's state is freed.
+                            tokio::spawn(task.run());
                         }
                         _ => {
                             registry
@@ -288,12 +286,12 @@ impl<H: EngineHandler> Engine<H> {
     async fn poll(&self, entry: SessionEntry) -> Response<EngineBody> {
         let id = self.inner.next_poll.fetch_add(1, Ordering::Relaxed);
         let (reply, rx) = oneshot::channel();
-        if entry.tx.send(Cmd::Poll { id, reply }).await.is_err() {
+        if entry.shared.push_http(Cmd::Poll { id, reply }).is_err() {
             return error_response(&RequestError::UnknownSid, false);
         }
         // If hyper drops this future (the client went away), tell the session.
         let guard = AbortGuard {
-            tx: entry.tx,
+            shared: entry.shared,
             id,
             armed: true,
         };
@@ -316,9 +314,8 @@ impl<H: EngineHandler> Engine<H> {
             .is_some_and(|v| v.as_bytes().starts_with(b"application/octet-stream"));
         if binary {
             let _ = entry
-                .tx
-                .send(Cmd::TransportError(ProtocolError::BinaryPost))
-                .await;
+                .shared
+                .push_http(Cmd::TransportError(ProtocolError::BinaryPost));
             return empty(StatusCode::BAD_REQUEST);
         }
         let max = usize::try_from(self.inner.config.session.max_payload).unwrap_or(usize::MAX);
@@ -332,7 +329,7 @@ impl<H: EngineHandler> Engine<H> {
                 len: usize::MAX,
                 max: self.inner.config.session.max_payload,
             };
-            let _ = entry.tx.send(Cmd::TransportError(err)).await;
+            let _ = entry.shared.push_http(Cmd::TransportError(err));
             return error_response(&RequestError::PayloadTooLarge, false);
         }
         let body = match Limited::new(req.into_body(), max).collect().await {
@@ -343,14 +340,14 @@ impl<H: EngineHandler> Engine<H> {
                         len: max + 1,
                         max: self.inner.config.session.max_payload,
                     };
-                    let _ = entry.tx.send(Cmd::TransportError(err)).await;
+                    let _ = entry.shared.push_http(Cmd::TransportError(err));
                     return error_response(&RequestError::PayloadTooLarge, false);
                 }
                 return empty(StatusCode::BAD_REQUEST);
             }
         };
         let (reply, rx) = oneshot::channel();
-        if entry.tx.send(Cmd::Post { body, reply }).await.is_err() {
+        if entry.shared.push_http(Cmd::Post { body, reply }).is_err() {
             return error_response(&RequestError::UnknownSid, false);
         }
         match rx.await {
@@ -378,8 +375,8 @@ impl<H: EngineHandler> Engine<H> {
                     Some(config),
                 )
                 .await;
-                if let Err(mpsc::error::SendError(Cmd::Upgrade(mut ws))) =
-                    entry.tx.send(Cmd::Upgrade(Box::new(ws))).await
+                if let Err(Cmd::Upgrade(mut ws)) =
+                    entry.shared.push_http(Cmd::Upgrade(Box::new(ws)))
                 {
                     // The session is gone: accept, then close (clients without an error
                     // handler need the 101 first).
@@ -393,7 +390,7 @@ impl<H: EngineHandler> Engine<H> {
     fn ws_config(&self) -> WebSocketConfig {
         let max = usize::try_from(self.inner.config.session.max_payload).unwrap_or(usize::MAX);
         WebSocketConfig::default()
-            .read_buffer_size(4096)
+            .read_buffer_size(1024)
             .write_buffer_size(0)
             .max_message_size(Some(max))
             .max_frame_size(Some(max))
@@ -436,7 +433,7 @@ impl<H: EngineHandler> Engine<H> {
 
 /// Tells the session its waiting GET went away when the request future is dropped early.
 struct AbortGuard {
-    tx: mpsc::Sender<Cmd>,
+    shared: Arc<Shared>,
     id: u64,
     armed: bool,
 }
@@ -450,9 +447,30 @@ impl AbortGuard {
 impl Drop for AbortGuard {
     fn drop(&mut self) {
         if self.armed {
-            let _ = self.tx.try_send(Cmd::PollAborted { id: self.id });
+            let _ = self.shared.push_http(Cmd::PollAborted { id: self.id });
         }
     }
+}
+
+/// A copy of the headers that owns its bytes: hyper's header values are slices of the
+/// connection's 8 KiB read buffer, and keeping them would keep that buffer alive for the
+/// whole session.
+fn detached_headers(headers: &http::HeaderMap) -> http::HeaderMap {
+    let mut out = http::HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let name = http::HeaderName::from_bytes(name.as_str().as_bytes());
+        if let (Ok(name), Ok(v)) = (name, HeaderValue::from_bytes(value.as_bytes())) {
+            out.append(name, v);
+        }
+    }
+    out
+}
+
+/// A copy of the URI that owns its bytes (see [`detached_headers`]).
+fn detached_uri(uri: &http::Uri) -> http::Uri {
+    uri.path_and_query()
+        .and_then(|pq| http::Uri::try_from(pq.as_str()).ok())
+        .unwrap_or_default()
 }
 
 fn is_ws_upgrade(headers: &http::HeaderMap) -> bool {

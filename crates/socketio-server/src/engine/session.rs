@@ -13,7 +13,7 @@ use engineio_proto::{
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as TMessage;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame as TFrame;
@@ -47,14 +47,126 @@ pub(crate) enum Cmd {
     SendGroup(Vec<Frame>),
 }
 
-/// State shared between a session task and the handles to it.
-#[derive(Debug, Default)]
+/// State shared between a session task and the handles to it, including its command queue.
+///
+/// The queue is a `VecDeque` behind a short lock plus a `Notify`, rather than a tokio `mpsc`
+/// channel: it allocates nothing until the first command and stays small, where a channel
+/// allocates about 2 KiB per session up front (measured with massif at 2,000 idle sockets).
+#[derive(Debug)]
 pub(crate) struct Shared {
     close: Notify,
     closing: AtomicBool,
+    queue: Mutex<Queue>,
+    wake: Notify,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct Queue {
+    cmds: std::collections::VecDeque<Cmd>,
+    /// The session task has stopped: nothing will be received any more.
+    closed: bool,
+}
+
+/// Extra room for HTTP requests (a GET and a POST in flight, their aborts, an upgrade) so a
+/// queue filled by the application never turns the client's own requests away.
+const HTTP_HEADROOM: usize = 8;
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("len", &self.cmds.len())
+            .field("closed", &self.closed)
+            .finish()
+    }
 }
 
 impl Shared {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            close: Notify::new(),
+            closing: AtomicBool::new(false),
+            queue: Mutex::new(Queue::default()),
+            wake: Notify::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queues a command if the queue is open and below `limit`.
+    fn push_within(&self, cmd: Cmd, limit: usize) -> Result<(), (Cmd, SocketSendError)> {
+        {
+            let mut q = self.lock();
+            if q.closed {
+                return Err((cmd, SocketSendError::Closed));
+            }
+            if q.cmds.len() >= limit {
+                return Err((cmd, SocketSendError::Full));
+            }
+            q.cmds.push_back(cmd);
+        }
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Queues an application command (bounded by the configured capacity).
+    fn push(&self, cmd: Cmd) -> Result<(), SocketSendError> {
+        self.push_within(cmd, self.capacity).map_err(|(_, e)| e)
+    }
+
+    /// Queues a command of the HTTP side; hands it back when the session is gone or flooded.
+    pub(crate) fn push_http(&self, cmd: Cmd) -> Result<(), Cmd> {
+        self.push_within(cmd, self.capacity + HTTP_HEADROOM)
+            .map_err(|(c, _)| c)
+    }
+
+    fn pop(&self) -> Option<Cmd> {
+        let mut q = self.lock();
+        let cmd = q.cmds.pop_front();
+        if q.cmds.is_empty() && q.cmds.capacity() > 16 {
+            // Give back what a burst grew, so an idle session stays small.
+            q.cmds.shrink_to_fit();
+        }
+        cmd
+    }
+
+    /// The next command; `None` once the queue is closed.
+    async fn recv(&self) -> Option<Cmd> {
+        loop {
+            {
+                let mut q = self.lock();
+                if let Some(cmd) = q.cmds.pop_front() {
+                    return Some(cmd);
+                }
+                if q.closed {
+                    return None;
+                }
+            }
+            // A push between the unlock and here leaves a permit, so no wake-up is lost.
+            self.wake.notified().await;
+        }
+    }
+
+    /// Stops the queue; pending commands are dropped (their HTTP requests see the session
+    /// gone).
+    fn close_queue(&self) {
+        let pending = {
+            let mut q = self.lock();
+            q.closed = true;
+            std::mem::take(&mut q.cmds)
+        };
+        drop(pending);
+    }
+
+    fn is_queue_closed(&self) -> bool {
+        self.lock().closed
+    }
+
     /// Asks the session task to close the session (once).
     pub(crate) fn close(&self) {
         if !self.closing.swap(true, Ordering::Relaxed) {
@@ -67,7 +179,6 @@ impl Shared {
 #[derive(Clone, Debug)]
 pub struct EngineSocket {
     sid: Sid,
-    tx: mpsc::Sender<Cmd>,
     shared: Arc<Shared>,
 }
 
@@ -93,8 +204,8 @@ impl std::fmt::Display for SocketSendError {
 impl std::error::Error for SocketSendError {}
 
 impl EngineSocket {
-    pub(crate) fn new(sid: Sid, tx: mpsc::Sender<Cmd>, shared: Arc<Shared>) -> Self {
-        Self { sid, tx, shared }
+    pub(crate) fn new(sid: Sid, shared: Arc<Shared>) -> Self {
+        Self { sid, shared }
     }
 
     /// The session id.
@@ -130,10 +241,7 @@ impl EngineSocket {
         if self.shared.closing.load(Ordering::Relaxed) {
             return Err(SocketSendError::Closed);
         }
-        self.tx.try_send(cmd).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SocketSendError::Full,
-            mpsc::error::TrySendError::Closed(_) => SocketSendError::Closed,
-        })
+        self.shared.push(cmd)
     }
 
     /// Closes the session (`forced close`) after the frames already queued.
@@ -144,7 +252,7 @@ impl EngineSocket {
     /// Whether the session has ended or is closing.
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed() || self.shared.closing.load(Ordering::Relaxed)
+        self.shared.closing.load(Ordering::Relaxed) || self.shared.is_queue_closed()
     }
 }
 
@@ -154,7 +262,6 @@ pub(crate) type Registry = Mutex<HashMap<Sid, SessionEntry>>;
 /// What the HTTP side needs to reach a session.
 #[derive(Clone, Debug)]
 pub(crate) struct SessionEntry {
-    pub(crate) tx: mpsc::Sender<Cmd>,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -162,7 +269,6 @@ pub(crate) struct SessionTask<C> {
     pub(crate) session: ServerSession,
     pub(crate) conn: C,
     pub(crate) tasks: Tasks,
-    pub(crate) rx: mpsc::Receiver<Cmd>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) ws: Option<Box<WsStream>>,
     pub(crate) registry: Arc<Registry>,
@@ -232,37 +338,52 @@ impl<C: Connection> SessionTask<C> {
                 self.post(body, reply);
                 continue;
             }
-            let deadline = self
-                .session
-                .poll_timeout()
-                .map(tokio::time::Instant::from_std);
+            let deadline = [
+                self.session
+                    .poll_timeout()
+                    .map(tokio::time::Instant::from_std),
+                self.conn.deadline(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let can_read = self.tasks.len() < self.max_tasks;
             tokio::select! {
                 biased;
                 () = self.shared.close.notified() => self.session.close(now()),
-                cmd = self.rx.recv() => match cmd {
+                cmd = self.shared.recv() => match cmd {
                     Some(cmd) => self.on_cmd(cmd, &mut waiting),
                     None => self.session.close(now()),
                 },
                 input = next_ws(&mut self.ws), if can_read && self.ws.is_some() => {
                     self.on_ws(input);
                 }
-                Some(()) = self.tasks.0.next(), if !self.tasks.is_empty() => {}
-                () = sleep_until(deadline) => self.session.handle_timeout(now()),
+                () = self.tasks.next() => {}
+                () = sleep_until(deadline) => {
+                    let now = now();
+                    self.session.handle_timeout(now);
+                    if self.conn.deadline().is_some_and(|d| d.into_std() <= now) {
+                        self.conn.on_deadline(&mut self.tasks);
+                    }
+                }
             }
         }
         self.registry
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&sid);
-        self.rx.close();
+        self.shared.close_queue();
         if let Some(mut ws) = self.ws.take() {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ws.close(None)).await;
         }
         // Handlers still running finish on their own.
         if !self.tasks.is_empty() {
             let mut tasks = std::mem::take(&mut self.tasks);
-            tokio::spawn(async move { while tasks.0.next().await.is_some() {} });
+            tokio::spawn(async move {
+                while !tasks.is_empty() {
+                    tasks.next().await;
+                }
+            });
         }
     }
 
@@ -326,7 +447,7 @@ impl<C: Connection> SessionTask<C> {
             // so a POST's replies are ready for the next GET.
             let mut any_cmd = false;
             if closed.is_none() {
-                while let Ok(cmd) = self.rx.try_recv() {
+                while let Some(cmd) = self.shared.pop() {
                     any_cmd = true;
                     self.on_cmd(cmd, waiting);
                     if self.session.is_closed() {

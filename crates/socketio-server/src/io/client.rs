@@ -49,16 +49,10 @@ pub struct IoConnection {
     decoder: Decoder,
     sockets: SocketMap,
     joined: Arc<AtomicBool>,
-    /// The deadline of the binary packet being reassembled, shared with its watcher task.
-    partial: Arc<Mutex<Partial>>,
-}
-
-/// When the binary packet being reassembled must be complete (`None` when there is none),
-/// and whether the one watcher task is running.
-#[derive(Debug, Default)]
-struct Partial {
-    deadline: Option<tokio::time::Instant>,
-    watching: bool,
+    /// Until a namespace is joined: when the connection is closed for joining none.
+    connect_deadline: Option<tokio::time::Instant>,
+    /// While a binary packet is being reassembled: when its attachments must all be in.
+    partial_deadline: Option<tokio::time::Instant>,
 }
 
 impl std::fmt::Debug for IoConnection {
@@ -78,24 +72,18 @@ impl EngineHandler for IoHandler {
         handshake: Handshake,
         tasks: &mut Tasks,
     ) -> IoConnection {
-        let joined = Arc::new(AtomicBool::new(false));
-        // Close connections that join no namespace in time (`connectTimeout`); not re-armed.
-        let timeout = self.io.config.connect_timeout;
-        let (engine, flag) = (socket.clone(), Arc::clone(&joined));
-        tasks.spawn(async move {
-            tokio::time::sleep(timeout).await;
-            if !flag.load(Ordering::Acquire) {
-                engine.close();
-            }
-        });
+        let _ = tasks;
         IoConnection {
             io: Arc::clone(&self.io),
             engine: socket,
             handshake: Arc::new(handshake),
             decoder: Decoder::new(self.io.config.decode_limits),
             sockets: Arc::new(Mutex::new(HashMap::new())),
-            joined,
-            partial: Arc::new(Mutex::new(Partial::default())),
+            joined: Arc::new(AtomicBool::new(false)),
+            // Close connections that join no namespace in time (`connectTimeout`); not
+            // re-armed when they later leave every namespace.
+            connect_deadline: Some(tokio::time::Instant::now() + self.io.config.connect_timeout),
+            partial_deadline: None,
         }
     }
 }
@@ -215,48 +203,6 @@ impl IoConnection {
     }
 }
 
-impl IoConnection {
-    /// Bounds the wait for a binary packet's attachments (`attachment_timeout`): the
-    /// connection closes if they are not all in by then. One watcher task per connection at
-    /// most; it runs in the session task, never alongside `on_message`.
-    fn track_partial(&mut self, partial: bool, tasks: &mut Tasks) {
-        let deadline =
-            partial.then(|| tokio::time::Instant::now() + self.io.config.attachment_timeout);
-        let spawn = {
-            let mut state = self.partial.lock().unwrap_or_else(PoisonError::into_inner);
-            state.deadline = deadline;
-            let spawn = partial && !state.watching;
-            state.watching |= spawn;
-            spawn
-        };
-        if !spawn {
-            return;
-        }
-        let (shared, engine) = (Arc::clone(&self.partial), self.engine.clone());
-        tasks.spawn(async move {
-            loop {
-                let deadline = {
-                    let mut state = shared.lock().unwrap_or_else(PoisonError::into_inner);
-                    if state.deadline.is_none() {
-                        state.watching = false;
-                    }
-                    state.deadline
-                };
-                match deadline {
-                    None => return,
-                    Some(d) if tokio::time::Instant::now() >= d => {
-                        tracing::debug!(sid = ?engine.sid(), "binary attachments timed out");
-                        engine.close();
-                        return;
-                    }
-                    // The packet may complete (and another start) meanwhile: check again.
-                    Some(d) => tokio::time::sleep_until(d).await,
-                }
-            }
-        });
-    }
-}
-
 fn finish_connect(nsp: &NsInner, socket: &Socket, sockets: &SocketMap, name: &str, ns: Namespace) {
     socket.mark_connected();
     nsp.add(socket);
@@ -283,9 +229,34 @@ impl Connection for IoConnection {
                 self.engine.close();
             }
         }
+        // Bound the wait for a binary packet's attachments (`attachment_timeout`).
         let partial = self.decoder.awaiting_attachments() > 0;
         if partial != was_partial {
-            self.track_partial(partial, tasks);
+            self.partial_deadline =
+                partial.then(|| tokio::time::Instant::now() + self.io.config.attachment_timeout);
+        }
+    }
+
+    fn deadline(&self) -> Option<tokio::time::Instant> {
+        let connect = self
+            .connect_deadline
+            .filter(|_| !self.joined.load(Ordering::Acquire));
+        [connect, self.partial_deadline].into_iter().flatten().min()
+    }
+
+    fn on_deadline(&mut self, _tasks: &mut Tasks) {
+        let now = tokio::time::Instant::now();
+        if self.connect_deadline.is_some_and(|d| d <= now) {
+            self.connect_deadline = None;
+            if !self.joined.load(Ordering::Acquire) {
+                tracing::debug!(sid = ?self.engine.sid(), "no namespace joined in time, closing");
+                self.engine.close();
+            }
+        }
+        if self.partial_deadline.is_some_and(|d| d <= now) {
+            self.partial_deadline = None;
+            tracing::debug!(sid = ?self.engine.sid(), "binary attachments timed out, closing");
+            self.engine.close();
         }
     }
 
