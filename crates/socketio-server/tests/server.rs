@@ -49,6 +49,19 @@ async fn start(config: SocketIoConfig) -> (SocketIo, String) {
                 let _ = ack.send(&(len,));
             }
         });
+        socket.on("ask-many", |s, _, _| async move {
+            // D11: acks that never come time out and free their entries.
+            let nums: Vec<u32> = (0..200).collect();
+            let asks = nums
+                .iter()
+                .map(|i| s.emit_with_ack("ping", i, Duration::from_millis(50)));
+            let results = futures_util::future::join_all(asks).await;
+            let timeouts = results
+                .iter()
+                .filter(|r| matches!(r, Err(socketio_server::AckError::Timeout(_))))
+                .count();
+            let _ = s.emit("asked", &(timeouts, s.pending_acks()));
+        });
         socket.on("shout", |s, args, _| async move {
             let (room, text): (String, String) = args.decode().unwrap();
             let _ = s.to(room).emit("shout", &text);
@@ -742,4 +755,86 @@ async fn d6_dynamic_namespace_count_is_capped_and_empty_children_are_reaped() {
         .unwrap();
     assert!(next_text(&mut ws).await.unwrap().starts_with("40/room-b,"));
     assert!(io.of("/room-a").is_none());
+}
+
+#[tokio::test]
+async fn d11_unanswered_server_acks_time_out_and_free_their_entries() {
+    let (_io, addr) = start(SocketIoConfig::default()).await;
+    let mut ws = connected(&addr).await;
+    ws.send(Message::text(r#"42["ask-many"]"#)).await.unwrap();
+    loop {
+        let t = next_text(&mut ws).await.unwrap();
+        if t.starts_with(r#"42["asked""#) {
+            assert_eq!(t, r#"42["asked",200,0]"#);
+            break;
+        }
+        assert!(t.starts_with("42"), "{t}"); // the 200 questions, never answered
+    }
+}
+
+#[tokio::test]
+async fn a8_concurrent_polls_close_the_session() {
+    let (io, addr) = start(SocketIoConfig::default()).await;
+    let sid = polling_sid(&addr).await;
+    let q = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    // Whichever GET arrives first waits; the second closes the session: the waiting one gets
+    // the close packet, the other 400.
+    let (mut a, mut b) = tokio::join!(
+        http(&addr, "GET", &q, b"", "text/plain"),
+        http(&addr, "GET", &q, b"", "text/plain")
+    );
+    if a.0 == 400 {
+        std::mem::swap(&mut a, &mut b);
+    }
+    assert_eq!(a, (200, "1".to_owned()));
+    assert_eq!(b.0, 400);
+    wait_sessions_gone(&io).await;
+}
+
+#[tokio::test]
+async fn a16_a17_client_control_packets_over_polling() {
+    let (io, addr) = start(SocketIoConfig::default()).await;
+    // A16: a ping from the client is the wrong heartbeat direction.
+    let sid = polling_sid(&addr).await;
+    let q = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    assert_eq!(http(&addr, "POST", &q, b"2", "text/plain").await.0, 400);
+    wait_sessions_gone(&io).await;
+    // A17: a close packet ends the session cleanly with `ok`.
+    let sid = polling_sid(&addr).await;
+    let q = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    assert_eq!(
+        http(&addr, "POST", &q, b"1", "text/plain").await,
+        (200, "ok".to_owned())
+    );
+    wait_sessions_gone(&io).await;
+}
+
+#[tokio::test]
+async fn b2_b4_upgrade_misuse_leaves_the_session_intact() {
+    let (_io, addr) = start(SocketIoConfig::default()).await;
+    let sid = polling_sid(&addr).await;
+    let q = format!("EIO=4&transport=websocket&sid={sid}");
+    // B4: the probe socket sends something other than `2probe`: that socket is closed.
+    let mut probe = ws(&addr, &q).await;
+    probe.send(Message::text("4hello")).await.unwrap();
+    assert_eq!(next_text(&mut probe).await, None);
+    // B2: a proper probe, then a second WebSocket for the same sid: the second is closed.
+    let mut probe = ws(&addr, &q).await;
+    probe.send(Message::text("2probe")).await.unwrap();
+    assert_eq!(next_text(&mut probe).await.unwrap(), "3probe");
+    let mut second = ws(&addr, &q).await;
+    assert_eq!(next_text(&mut second).await, None);
+    // The first probe completes the upgrade and the session works over it.
+    probe.send(Message::text("5")).await.unwrap();
+    probe.send(Message::text("40")).await.unwrap();
+    assert!(next_text(&mut probe).await.unwrap().starts_with("40{"));
+}
+
+#[tokio::test]
+async fn d10_leaving_a_namespace_then_using_it_closes() {
+    let (_io, addr) = start(SocketIoConfig::default()).await;
+    let mut ws = connected(&addr).await;
+    ws.send(Message::text("41")).await.unwrap();
+    ws.send(Message::text(r#"42["echo"]"#)).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, None);
 }

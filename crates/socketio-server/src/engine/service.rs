@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tracing::Instrument as _;
 
 use super::session::{Cmd, EngineSocket, Registry, SessionEntry, SessionTask, Shared, now};
 use super::{Cors, EngineConfig, EngineHandler, Handshake, Tasks};
@@ -193,6 +194,7 @@ impl<H: EngineHandler> Engine<H> {
         let transport = incoming.transport();
         let parts = request_parts(req);
         if let Err(message) = self.inner.handler.allow_request(&parts) {
+            tracing::debug!(%message, "handshake refused by allow_request");
             let refusal = self
                 .inner
                 .router
@@ -246,7 +248,7 @@ impl<H: EngineHandler> Engine<H> {
         match ws_accept {
             None => {
                 let first = task.session.poll_transmit(now());
-                tokio::spawn(task.run());
+                tokio::spawn(task.run().instrument(session_span(sid)));
                 match first {
                     Some(engineio_proto::Transmit::PollResponse(r)) => to_response(r),
                     _ => empty(StatusCode::INTERNAL_SERVER_ERROR),
@@ -268,7 +270,7 @@ impl<H: EngineHandler> Engine<H> {
                             .await;
                             task.ws = Some(Box::new(ws));
                             // A task of its own, so the upgrade's state is freed.
-                            tokio::spawn(task.run());
+                            tokio::spawn(task.run().instrument(session_span(sid)));
                         }
                         _ => {
                             registry
@@ -471,6 +473,12 @@ fn detached_uri(uri: &http::Uri) -> http::Uri {
     uri.path_and_query()
         .and_then(|pq| http::Uri::try_from(pq.as_str()).ok())
         .unwrap_or_default()
+}
+
+/// The span every event of a session's task is recorded in. Only the id's first characters
+/// appear: session ids are bearer secrets.
+fn session_span(sid: engineio_proto::Sid) -> tracing::Span {
+    tracing::debug_span!("engine.io session", sid = ?sid)
 }
 
 fn is_ws_upgrade(headers: &http::HeaderMap) -> bool {

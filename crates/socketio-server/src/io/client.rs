@@ -205,6 +205,7 @@ impl IoConnection {
 
 fn finish_connect(nsp: &NsInner, socket: &Socket, sockets: &SocketMap, name: &str, ns: Namespace) {
     socket.mark_connected();
+    tracing::debug!(ns = name, id = socket.id(), "socket connected");
     nsp.add(socket);
     sockets
         .lock()

@@ -374,6 +374,12 @@ impl Socket {
         }
     }
 
+    /// Acknowledgements this socket is still waiting for (each bounded by its timeout).
+    #[must_use]
+    pub fn pending_acks(&self) -> usize {
+        lock(&self.0.acks).len()
+    }
+
     pub(crate) fn forget_ack(&self, id: AckId) {
         lock(&self.0.acks).remove(&id.0);
     }
@@ -439,6 +445,7 @@ impl Socket {
         if !self.0.connected.swap(false, Ordering::AcqRel) {
             return;
         }
+        tracing::debug!(ns = %self.0.ns.name, id = %self.0.id, reason, "socket disconnected");
         lock(&self.0.acks).clear();
         let handler = lock(&self.0.on_disconnect).take();
         if let Some(h) = handler {
