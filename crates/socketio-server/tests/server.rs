@@ -838,3 +838,44 @@ async fn d10_leaving_a_namespace_then_using_it_closes() {
     ws.send(Message::text(r#"42["echo"]"#)).await.unwrap();
     assert_eq!(next_text(&mut ws).await, None);
 }
+
+#[tokio::test]
+async fn cors_headers_when_configured() {
+    let mut config = SocketIoConfig::default();
+    config.engine.cors = Some(socketio_server::engine::Cors::Origins(vec![
+        "http://app.test".into(),
+    ]));
+    let (_io, addr) = start(config).await;
+    let send = |method: &'static str, origin: &'static str| {
+        let addr = addr.clone();
+        async move {
+            let stream = TcpStream::connect(&addr).await.unwrap();
+            let (mut send, conn) = http1::handshake(TokioIo::new(stream)).await.unwrap();
+            tokio::spawn(conn);
+            let req = http::Request::builder()
+                .method(method)
+                .uri("/socket.io/?EIO=4&transport=polling")
+                .header("host", &addr)
+                .header("origin", origin)
+                .header("access-control-request-headers", "content-type")
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            send.send_request(req).await.unwrap()
+        }
+    };
+    let pre = send("OPTIONS", "http://app.test").await;
+    assert_eq!(pre.status(), 204);
+    let h = pre.headers();
+    assert_eq!(h["access-control-allow-origin"], "http://app.test");
+    assert_eq!(h["access-control-allow-credentials"], "true");
+    assert_eq!(h["access-control-allow-headers"], "content-type");
+    let res = send("GET", "http://app.test").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "http://app.test"
+    );
+    // Another origin gets no CORS headers.
+    let res = send("GET", "http://evil.test").await;
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}
