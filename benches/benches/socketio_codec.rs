@@ -1,0 +1,532 @@
+//! Socket.IO v5 codec: `socketio-proto` (ours) against `socketioxide-parser-common` (driven
+//! through `socketioxide-core`'s `Parse` trait, as socketioxide uses it) and a plain
+//! `serde_json` round trip of the same JSON text (the ceiling), side by side in one run.
+//!
+//! Three operations per case, each with the same inputs on every side:
+//!
+//! - `sio_encode`: typed data in, wire text (and attachments) out. Ours `Encoded::event` /
+//!   `Encoded::ack` / `Packet::connect_ok(..).encode()`; theirs `encode_value` (or
+//!   `encode_default` for CONNECT), `Packet::event`/`ack`/`connect`, then `Parse::encode`;
+//!   serde_json `to_string` of the JSON body (no header, placeholders written as plain structs).
+//! - `sio_decode_header`: wire text (and attachments) in, a packet whose arguments are still
+//!   JSON text out. Ours `Decoder::decode_text` (+ `decode_binary`), which also checks the JSON
+//!   in one pass; theirs `Parse::decode_str` (+ `decode_bin`), which does not look at the JSON.
+//!   The serde_json column is `from_str::<IgnoredAny>` on the body: the cost of that check alone.
+//! - `sio_decode_typed`: wire text in, the user's typed value out. Ours decode +
+//!   `Payload::event_args` / `ack_args` / `deserialize`; theirs decode + `Parse::decode_value` /
+//!   `decode_default`; serde_json `from_str` of the body into the same types (the event name
+//!   skipped with `IgnoredAny`, placeholders as plain structs).
+//!
+//! Inputs are built in the untimed setup of `iter_batched` (refcounted clones of the wire
+//! text, fresh decoder state) and outputs are returned to criterion, which drops them outside
+//! the measurement. The setup checks that ours and theirs write the same text and the same
+//! attachments, that serde_json writes the same body, and that all three decode to the value
+//! that was encoded.
+
+use std::hint::black_box;
+use std::marker::PhantomData;
+
+use bytes::Bytes;
+use criterion::{BatchSize, BenchmarkGroup, Criterion, criterion_group, criterion_main};
+use engineio_proto::Utf8Bytes;
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Serialize};
+use socketio_proto::{AckId, Binary, DecodeLimits, Decoder, Encoded, Namespace, Packet};
+use socketioxide_core::packet::{ConnectPacket, Packet as TheirPacket, PacketData};
+use socketioxide_core::parser::{Parse as _, ParseConfig, ParseError, ParserState};
+use socketioxide_core::{Sid, Str, Value};
+use socketioxide_parser_common::CommonParser;
+
+type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
+const EVENT: &str = "event";
+const SID: &str = "lv_VI97HAXpY6yYW";
+/// socketioxide's benchmarks use ack id 0.
+const ACK_ID: u64 = 0;
+
+/// socketioxide's benchmark data: `{"foo":"bar","arr":[1,2,3]}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Data {
+    foo: String,
+    arr: [u8; 3],
+}
+
+fn data() -> Data {
+    Data {
+        foo: "bar".to_owned(),
+        arr: [1, 2, 3],
+    }
+}
+
+/// One record of the large payloads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Item {
+    id: u64,
+    name: String,
+    tags: Vec<String>,
+    score: f64,
+    online: bool,
+}
+
+/// A large event argument: records until the JSON reaches the wanted size.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Batch {
+    room: String,
+    items: Vec<Item>,
+}
+
+fn batch(min_json_len: usize) -> Batch {
+    let mut b = Batch {
+        room: "lobby".to_owned(),
+        items: Vec::new(),
+    };
+    let mut len = 0;
+    let mut i = 0u32;
+    while len < min_json_len {
+        let item = Item {
+            id: u64::from(i) * 7919,
+            name: format!("user-{i:05}"),
+            tags: vec![format!("t{}", i % 13), "member".to_owned()],
+            score: f64::from(i) * 0.25,
+            online: !i.is_multiple_of(3),
+        };
+        len += serde_json::to_string(&item).map_or(0, |s| s.len() + 1);
+        b.items.push(item);
+        i += 1;
+    }
+    b
+}
+
+/// The JSON of an attachment placeholder, for the serde_json ceiling.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Placeholder {
+    _placeholder: bool,
+    num: usize,
+}
+
+const fn ph(num: usize) -> Placeholder {
+    Placeholder {
+        _placeholder: true,
+        num,
+    }
+}
+
+/// The CONNECT auth/handshake object, read back as a typed value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Handshake {
+    sid: String,
+}
+
+/// Deterministic binary data.
+fn binary(len: usize, salt: u8) -> Bytes {
+    (0..len)
+        .map(|i| u8::try_from((i * 31 + usize::from(salt)) % 251).unwrap_or(0))
+        .collect()
+}
+
+/// socketioxide's benchmark attachment: the bytes 0 to 9.
+fn small_binary() -> Bytes {
+    Bytes::from_static(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Connect,
+    Event(Option<u64>),
+    Ack(u64),
+}
+
+/// One logical packet, with its arguments in each side's types.
+///
+/// `O` and `T` are ours and theirs argument types (they differ only in the binary type: our
+/// `Binary`, their `Bytes`); `J` is the body as serde_json writes it and `JD` the type
+/// serde_json reads the body into.
+struct Case<O, T, J, JD> {
+    name: String,
+    ns: &'static str,
+    kind: Kind,
+    ours: O,
+    theirs: T,
+    json: J,
+    json_de: PhantomData<fn() -> JD>,
+}
+
+fn case<O, T, J, JD>(
+    name: impl Into<String>,
+    ns: &'static str,
+    kind: Kind,
+    ours: O,
+    theirs: T,
+    json: J,
+) -> Case<O, T, J, JD> {
+    Case {
+        name: name.into(),
+        ns,
+        kind,
+        ours,
+        theirs,
+        json,
+        json_de: PhantomData,
+    }
+}
+
+fn their_ns(ns: &'static str) -> Str {
+    Str::from(ns)
+}
+
+fn our_ns(ns: &str) -> Namespace {
+    if ns == "/" {
+        Namespace::main()
+    } else {
+        Namespace::new(ns.to_owned()).expect("valid namespace")
+    }
+}
+
+impl<O, T, J, JD> Case<O, T, J, JD>
+where
+    O: Serialize + DeserializeOwned,
+    T: Serialize + DeserializeOwned,
+    J: Serialize,
+    JD: DeserializeOwned,
+{
+    fn ours_encode(&self, ns: &Namespace) -> Encoded {
+        match self.kind {
+            Kind::Connect => Packet::connect_ok(ns.clone(), SID).encode(),
+            Kind::Event(ack) => {
+                Encoded::event(ns, EVENT, &self.ours, ack.map(AckId)).expect("encodes")
+            }
+            Kind::Ack(id) => Encoded::ack(ns, AckId(id), &self.ours).expect("encodes"),
+        }
+    }
+
+    fn theirs_encode(&self, ns: &Str) -> Value {
+        let p = CommonParser;
+        let packet = match self.kind {
+            Kind::Connect => {
+                let sid: Sid = SID.parse().expect("valid sid");
+                let v = p.encode_default(&ConnectPacket { sid }).expect("encodes");
+                TheirPacket::connect(ns.clone(), Some(v))
+            }
+            Kind::Event(ack) => {
+                let v = p.encode_value(&self.theirs, Some(EVENT)).expect("encodes");
+                let mut packet = TheirPacket::event(ns.clone(), v);
+                if let Some(id) = ack {
+                    packet
+                        .inner
+                        .set_ack_id(i64::try_from(id).expect("small id"));
+                }
+                packet
+            }
+            Kind::Ack(id) => {
+                let v = p.encode_value(&self.theirs, None).expect("encodes");
+                TheirPacket::ack(ns.clone(), v, i64::try_from(id).expect("small id"))
+            }
+        };
+        p.encode(packet)
+    }
+
+    fn json_encode(&self) -> String {
+        serde_json::to_string(&self.json).expect("encodes")
+    }
+}
+
+/// Ours: the whole packet, text then attachments, through one decoder.
+fn ours_decode(mut d: Decoder, text: Utf8Bytes, atts: Vec<Bytes>) -> Packet {
+    let mut p = d.decode_text(text).expect("decodes");
+    for a in atts {
+        p = d.decode_binary(a).expect("decodes");
+    }
+    p.expect("complete packet")
+}
+
+/// Theirs: the same through `Parse::decode_str` / `decode_bin` and one parser state.
+fn theirs_decode(state: &ParserState, text: Str, atts: Vec<Bytes>) -> TheirPacket {
+    let config = ParseConfig::default();
+    let mut res = CommonParser.decode_str(&config, state, text);
+    for a in atts {
+        assert!(matches!(res, Err(ParseError::NeedsMoreBinaryData)));
+        res = CommonParser.decode_bin(&config, state, a);
+    }
+    res.expect("decodes")
+}
+
+fn ours_typed<O: DeserializeOwned>(kind: Kind, p: &Packet) -> O {
+    let data = p.payload().expect("payload");
+    match kind {
+        Kind::Connect => data.deserialize(),
+        Kind::Event(_) => data.event_args(),
+        Kind::Ack(_) => data.ack_args(),
+    }
+    .expect("typed decode")
+}
+
+fn theirs_typed<T: DeserializeOwned>(p: &mut TheirPacket) -> T {
+    match &mut p.inner {
+        PacketData::Connect(v) => CommonParser.decode_default(v.as_ref()),
+        PacketData::Event(v, _) | PacketData::BinaryEvent(v, _) => {
+            CommonParser.decode_value(v, true)
+        }
+        PacketData::EventAck(v, _) | PacketData::BinaryAck(v, _) => {
+            CommonParser.decode_value(v, false)
+        }
+        other => panic!("no payload: {other:?}"),
+    }
+    .expect("typed decode")
+}
+
+fn as_json<V: Serialize>(v: &V) -> serde_json::Value {
+    serde_json::to_value(v).expect("serialises")
+}
+
+fn bench_case<O, T, J, JD>(c: &mut Criterion, case: &Case<O, T, J, JD>)
+where
+    O: Serialize + DeserializeOwned,
+    T: Serialize + DeserializeOwned,
+    J: Serialize,
+    JD: DeserializeOwned,
+{
+    let name = &case.name;
+    let ns = our_ns(case.ns);
+    let tns = their_ns(case.ns);
+
+    // Same text and attachments on both sides, and serde_json writes the same body.
+    let ours = case.ours_encode(&ns);
+    let Value::Str(their_text, their_bins) = case.theirs_encode(&tns) else {
+        panic!("{name}: the common parser writes text")
+    };
+    assert_eq!(
+        ours.text().as_str(),
+        their_text.as_str(),
+        "{name}: texts differ"
+    );
+    let their_bins: Vec<Bytes> = their_bins.unwrap_or_default().into_iter().collect();
+    assert_eq!(
+        ours.attachments(),
+        &their_bins[..],
+        "{name}: attachments differ"
+    );
+    let text = ours.text();
+    let atts = ours.attachments().to_vec();
+    let body = case.json_encode();
+    assert!(text.ends_with(body.as_str()), "{name}: bodies differ");
+    let body = text
+        .tail(text.len() - body.len())
+        .expect("body on a char boundary");
+
+    // All three decode the packet, and to the value that was encoded.
+    let limits = DecodeLimits::default();
+    let packet = ours_decode(Decoder::new(limits), text.clone(), atts.clone());
+    let mut theirs = theirs_decode(
+        &ParserState::default(),
+        Str::from(text.to_string()),
+        atts.clone(),
+    );
+    assert_eq!(
+        packet.payload().map(|p| p.json().as_str()),
+        match &theirs.inner {
+            PacketData::Connect(v) => v.as_ref().and_then(Value::as_str).map(Str::as_str),
+            PacketData::Event(v, _)
+            | PacketData::BinaryEvent(v, _)
+            | PacketData::EventAck(v, _)
+            | PacketData::BinaryAck(v, _) => v.as_str().map(Str::as_str),
+            _ => None,
+        },
+        "{name}: decoded payloads differ"
+    );
+    let expected = match case.kind {
+        Kind::Connect => as_json(&Handshake { sid: SID.into() }),
+        _ => as_json(&case.ours),
+    };
+    assert_eq!(as_json(&ours_typed::<O>(case.kind, &packet)), expected);
+    assert_eq!(as_json(&theirs_typed::<T>(&mut theirs)), expected);
+    let _: JD = serde_json::from_str(&body).expect("serde_json decodes the body");
+    let their_input = Str::from(text.to_string());
+
+    let size = if text.len() >= 16 * 1024 || atts.iter().any(|a| a.len() >= 16 * 1024) {
+        BatchSize::LargeInput
+    } else {
+        BatchSize::SmallInput
+    };
+
+    let mut g: Group<'_> = c.benchmark_group(format!("sio_encode/{name}"));
+    g.bench_function("ours", |b| {
+        b.iter_batched(|| (), |()| case.ours_encode(black_box(&ns)), size);
+    });
+    g.bench_function("socketioxide", |b| {
+        b.iter_batched(|| (), |()| case.theirs_encode(black_box(&tns)), size);
+    });
+    g.bench_function("serde_json", |b| {
+        b.iter_batched(|| (), |()| case.json_encode(), size);
+    });
+    g.finish();
+
+    let mut g: Group<'_> = c.benchmark_group(format!("sio_decode_header/{name}"));
+    g.bench_function("ours", |b| {
+        b.iter_batched(
+            || (Decoder::new(limits), text.clone(), atts.clone()),
+            |(d, t, a)| ours_decode(d, black_box(t), a),
+            size,
+        );
+    });
+    g.bench_function("socketioxide", |b| {
+        b.iter_batched(
+            || (ParserState::default(), their_input.clone(), atts.clone()),
+            |(s, t, a)| {
+                let p = theirs_decode(&s, black_box(t), a);
+                (s, p)
+            },
+            size,
+        );
+    });
+    g.bench_function("serde_json", |b| {
+        b.iter_batched(
+            || (),
+            |()| serde_json::from_str::<IgnoredAny>(black_box(&body)).expect("valid JSON"),
+            size,
+        );
+    });
+    g.finish();
+
+    let mut g: Group<'_> = c.benchmark_group(format!("sio_decode_typed/{name}"));
+    let kind = case.kind;
+    g.bench_function("ours", |b| {
+        b.iter_batched(
+            || (Decoder::new(limits), text.clone(), atts.clone()),
+            |(d, t, a)| {
+                let p = ours_decode(d, black_box(t), a);
+                let v = ours_typed::<O>(kind, &p);
+                (p, v)
+            },
+            size,
+        );
+    });
+    g.bench_function("socketioxide", |b| {
+        b.iter_batched(
+            || (ParserState::default(), their_input.clone(), atts.clone()),
+            |(s, t, a)| {
+                let mut p = theirs_decode(&s, black_box(t), a);
+                let v = theirs_typed::<T>(&mut p);
+                (s, p, v)
+            },
+            size,
+        );
+    });
+    g.bench_function("serde_json", |b| {
+        b.iter_batched(
+            || (),
+            |()| serde_json::from_str::<JD>(black_box(&body)).expect("decodes"),
+            size,
+        );
+    });
+    g.finish();
+}
+
+/// socketioxide-parser-common's own benchmark packets (its `packet_encode`/`packet_decode`
+/// benches): connect, event, event with ack, ack, binary event and binary ack, each on `/` and
+/// on `/custom_nsp`.
+fn bench_reference_cases(c: &mut Criterion) {
+    for (suffix, ns) in [("", "/"), ("_custom_nsp", "/custom_nsp")] {
+        let connect = case::<Handshake, Handshake, _, Handshake>(
+            format!("connect{suffix}"),
+            ns,
+            Kind::Connect,
+            Handshake { sid: SID.into() },
+            Handshake { sid: SID.into() },
+            Handshake { sid: SID.into() },
+        );
+        bench_case(c, &connect);
+        for (name, ack) in [("event", None), ("event_with_ack", Some(ACK_ID))] {
+            let event = case::<Data, Data, _, (IgnoredAny, Data)>(
+                format!("{name}{suffix}"),
+                ns,
+                Kind::Event(ack),
+                data(),
+                data(),
+                (EVENT, data()),
+            );
+            bench_case(c, &event);
+        }
+        let ack = case::<Data, Data, _, (Data,)>(
+            format!("ack{suffix}"),
+            ns,
+            Kind::Ack(ACK_ID),
+            data(),
+            data(),
+            (data(),),
+        );
+        bench_case(c, &ack);
+        let binary_event = case::<(Data, Binary), (Data, Bytes), _, (IgnoredAny, Data, Placeholder)>(
+            format!("binary_event{suffix}"),
+            ns,
+            Kind::Event(None),
+            (data(), Binary(small_binary())),
+            (data(), small_binary()),
+            (EVENT, data(), ph(0)),
+        );
+        bench_case(c, &binary_event);
+        let binary_ack = case::<(Data, Binary), (Data, Bytes), _, (Data, Placeholder)>(
+            format!("binary_ack{suffix}"),
+            ns,
+            Kind::Ack(ACK_ID),
+            (data(), Binary(small_binary())),
+            (data(), small_binary()),
+            (data(), ph(0)),
+        );
+        bench_case(c, &binary_ack);
+    }
+}
+
+/// Events carrying one struct whose JSON is about 1 KiB, 16 KiB and 256 KiB.
+fn bench_large_events(c: &mut Criterion) {
+    for (name, len) in [("1KB", 1024), ("16KB", 16 * 1024), ("256KB", 256 * 1024)] {
+        let b = batch(len);
+        let event = case::<Batch, Batch, _, (IgnoredAny, Batch)>(
+            format!("event_{name}"),
+            "/",
+            Kind::Event(None),
+            b.clone(),
+            b.clone(),
+            (EVENT, b),
+        );
+        bench_case(c, &event);
+    }
+}
+
+/// Binary events with one and two attachments of 1 KiB and 64 KiB.
+fn bench_binary_events(c: &mut Criterion) {
+    for (name, len) in [("1KB", 1024), ("64KB", 64 * 1024)] {
+        let a = binary(len, 1);
+        let one = case::<(Data, Binary), (Data, Bytes), _, (IgnoredAny, Data, Placeholder)>(
+            format!("binary_event_1x{name}"),
+            "/",
+            Kind::Event(None),
+            (data(), Binary(a.clone())),
+            (data(), a.clone()),
+            (EVENT, data(), ph(0)),
+        );
+        bench_case(c, &one);
+        let b = binary(len, 2);
+        let two = case::<
+            (Data, Binary, Binary),
+            (Data, Bytes, Bytes),
+            _,
+            (IgnoredAny, Data, Placeholder, Placeholder),
+        >(
+            format!("binary_event_2x{name}"),
+            "/",
+            Kind::Event(None),
+            (data(), Binary(a.clone()), Binary(b.clone())),
+            (data(), a.clone(), b.clone()),
+            (EVENT, data(), ph(0), ph(1)),
+        );
+        bench_case(c, &two);
+    }
+}
+
+criterion_group!(
+    benches,
+    bench_reference_cases,
+    bench_large_events,
+    bench_binary_events
+);
+criterion_main!(benches);
