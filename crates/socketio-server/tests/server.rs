@@ -62,6 +62,9 @@ async fn start(config: SocketIoConfig) -> (SocketIo, String) {
                 .count();
             let _ = s.emit("asked", &(timeouts, s.pending_acks()));
         });
+        socket.on("boom", |_, _, _| async move {
+            panic!("a handler bug");
+        });
         socket.on("shout", |s, args, _| async move {
             let (room, text): (String, String) = args.decode().unwrap();
             let _ = s.to(room).emit("shout", &text);
@@ -878,4 +881,26 @@ async fn cors_headers_when_configured() {
     // Another origin gets no CORS headers.
     let res = send("GET", "http://evil.test").await;
     assert!(res.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn d14_a_panicking_handler_closes_only_its_connection() {
+    let (io, addr) = start(SocketIoConfig::default()).await;
+    let mut bad = connected(&addr).await;
+    let mut good = connected(&addr).await;
+    bad.send(Message::text(r#"42["boom"]"#)).await.unwrap();
+    assert_eq!(next_text(&mut bad).await, None);
+    good.send(Message::text(r#"421["echo","alive"]"#))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut good).await.unwrap(), r#"431["alive"]"#);
+    // The panicked session was cleaned up: one session (the good one) remains.
+    for _ in 0..100 {
+        if io.engine().session_count() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(io.engine().session_count(), 1);
+    assert_eq!(io.of("/").unwrap().sockets().len(), 1);
 }

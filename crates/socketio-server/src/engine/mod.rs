@@ -11,9 +11,12 @@ mod session;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 
 use engineio_proto::{CloseReason, Message, Sid, Transport};
+use futures_util::FutureExt as _;
+use futures_util::future::CatchUnwind;
 use futures_util::stream::FuturesUnordered;
 
 pub use config::{Cors, EngineConfig};
@@ -51,15 +54,20 @@ pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// The application's tasks for one connection. They run concurrently inside the session's own
 /// task and start in the order they were added, so the handlers of one connection start in the
 /// order its packets arrived. Nothing is allocated until the first task.
+///
+/// A task that panics does not take the session task down with it: the panic is caught, logged,
+/// and the connection is closed (its state may no longer be consistent), so the session is
+/// still cleaned up and every other connection keeps running.
 #[derive(Default)]
-pub struct Tasks(Option<FuturesUnordered<Task>>);
+pub struct Tasks(Option<FuturesUnordered<CatchUnwind<AssertUnwindSafe<Task>>>>);
 
 impl Tasks {
     /// Adds a task.
     pub fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        let task: Task = Box::pin(task);
         self.0
             .get_or_insert_with(FuturesUnordered::new)
-            .push(Box::pin(task));
+            .push(AssertUnwindSafe(task).catch_unwind());
     }
 
     /// Number of unfinished tasks.
@@ -74,16 +82,18 @@ impl Tasks {
         self.len() == 0
     }
 
-    /// Polls the tasks; resolves when one finishes (never, while there are none).
-    pub(crate) async fn next(&mut self) {
+    /// Polls the tasks; resolves when one finishes (never, while there are none), with
+    /// `true` when it panicked.
+    pub(crate) async fn next(&mut self) -> bool {
         use futures_util::StreamExt as _;
         match self.0.as_mut() {
             Some(set) if !set.is_empty() => {
-                let _ = set.next().await;
+                let panicked = matches!(set.next().await, Some(Err(_)));
                 if set.is_empty() {
                     // Give the set back: an idle connection keeps no allocation.
                     self.0 = None;
                 }
+                panicked
             }
             _ => std::future::pending().await,
         }

@@ -358,7 +358,12 @@ impl<C: Connection> SessionTask<C> {
                 input = next_ws(&mut self.ws), if can_read && self.ws.is_some() => {
                     self.on_ws(input);
                 }
-                () = self.tasks.next() => {}
+                panicked = self.tasks.next() => {
+                    if panicked {
+                        tracing::error!(sid = ?self.session.sid(), "a handler panicked; closing its connection");
+                        self.session.close(now());
+                    }
+                }
                 () = sleep_until(deadline) => {
                     let now = now();
                     self.session.handle_timeout(now);
@@ -381,7 +386,7 @@ impl<C: Connection> SessionTask<C> {
             let mut tasks = std::mem::take(&mut self.tasks);
             tokio::spawn(async move {
                 while !tasks.is_empty() {
-                    tasks.next().await;
+                    let _ = tasks.next().await;
                 }
             });
         }
