@@ -62,6 +62,12 @@ async fn start(config: SocketIoConfig) -> (SocketIo, String) {
                 .count();
             let _ = s.emit("asked", &(timeouts, s.pending_acks()));
         });
+        socket.on("arm-bad-disconnect", |s, _, ack| async move {
+            s.on_disconnect(|_, _| panic!("a disconnect handler bug"));
+            if let Some(ack) = ack {
+                let _ = ack.send(&());
+            }
+        });
         socket.on("boom", |_, _, _| async move {
             panic!("a handler bug");
         });
@@ -903,4 +909,28 @@ async fn d14_a_panicking_handler_closes_only_its_connection() {
     }
     assert_eq!(io.engine().session_count(), 1);
     assert_eq!(io.of("/").unwrap().sockets().len(), 1);
+}
+
+#[tokio::test]
+async fn d14_a_panicking_disconnect_handler_is_contained() {
+    let (io, addr) = start(SocketIoConfig::default()).await;
+    let mut bad = connected(&addr).await;
+    let mut good = connected(&addr).await;
+    bad.send(Message::text(r#"421["arm-bad-disconnect"]"#))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut bad).await.unwrap(), "431[]");
+    bad.send(Message::text("41")).await.unwrap();
+    assert_eq!(next_text(&mut bad).await, None);
+    good.send(Message::text(r#"422["echo","alive"]"#))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut good).await.unwrap(), r#"432["alive"]"#);
+    for _ in 0..100 {
+        if io.engine().session_count() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(io.engine().session_count(), 1);
 }

@@ -329,7 +329,10 @@ impl<C: Connection> SessionTask<C> {
             self.flush_output(&mut waiting, &mut closed).await;
             if let Some(reason) = closed.take() {
                 tracing::debug!(?sid, %reason, "engine.io session closed");
-                self.conn.on_close(&reason);
+                let conn = &mut self.conn;
+                if guarded(|| conn.on_close(&reason)) {
+                    tracing::error!(?sid, "the close handler panicked");
+                }
                 break;
             }
             if self.tasks.len() < self.max_tasks
@@ -368,7 +371,10 @@ impl<C: Connection> SessionTask<C> {
                     let now = now();
                     self.session.handle_timeout(now);
                     if self.conn.deadline().is_some_and(|d| d.into_std() <= now) {
-                        self.conn.on_deadline(&mut self.tasks);
+                        let (conn, tasks) = (&mut self.conn, &mut self.tasks);
+                        if guarded(|| conn.on_deadline(tasks)) {
+                            self.session.close(now);
+                        }
                     }
                 }
             }
@@ -442,8 +448,18 @@ impl<C: Connection> SessionTask<C> {
             while let Some(e) = self.session.poll_event() {
                 any_event = true;
                 match e {
-                    Event::Message(m) => self.conn.on_message(m, &mut self.tasks),
-                    Event::Upgraded => self.conn.on_upgrade(&mut self.tasks),
+                    Event::Message(m) => {
+                        let (conn, tasks) = (&mut self.conn, &mut self.tasks);
+                        if guarded(|| conn.on_message(m, tasks)) {
+                            self.session.close(now());
+                        }
+                    }
+                    Event::Upgraded => {
+                        let (conn, tasks) = (&mut self.conn, &mut self.tasks);
+                        if guarded(|| conn.on_upgrade(tasks)) {
+                            self.session.close(now());
+                        }
+                    }
                     Event::Closed(r) => *closed = Some(r),
                     _ => {}
                 }
@@ -553,6 +569,17 @@ impl<C: Connection> SessionTask<C> {
             }
         }
     }
+}
+
+/// Runs application code of the connection; a panic is caught and logged, and reported as
+/// `true` so the caller closes the session (its state may be inconsistent) instead of losing
+/// the session task without cleanup.
+fn guarded(f: impl FnOnce()) -> bool {
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err();
+    if panicked {
+        tracing::error!("connection code panicked; closing the session");
+    }
+    panicked
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
