@@ -35,6 +35,15 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The cargo target directory: `CARGO_TARGET_DIR` when set (several checkouts may share one),
+/// `target/` of the workspace otherwise.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root().join(dir),
+        _ => root().join("target"),
+    }
+}
+
 fn run(cmd: &mut Command) -> Result<(), String> {
     eprintln!("xtask: running {cmd:?}");
     let status = cmd
@@ -86,7 +95,7 @@ fn interop() -> Result<(), String> {
     }
     run(Command::new("node")
         .current_dir(&dir)
-        .env("TARGET_DIR", root().join("target/debug"))
+        .env("TARGET_DIR", target_dir().join("debug"))
         .args(["--test", "--test-concurrency=1", "tests/"]))?;
     let py = dir.join("python");
     if py.join("requirements.txt").exists() {
@@ -99,7 +108,7 @@ fn interop() -> Result<(), String> {
             .arg(py.join("requirements.txt")))?;
         run(Command::new(venv.join("bin/python"))
             .current_dir(&py)
-            .env("TARGET_DIR", root().join("target/debug"))
+            .env("TARGET_DIR", target_dir().join("debug"))
             .args(["-m", "pytest", "-q", "."]))?;
     }
     Ok(())
