@@ -1,0 +1,3 @@
+//! Socket.IO client (wip).
+
+pub mod sans_io;
