@@ -611,6 +611,15 @@ impl State {
                 }
             }
             IoEvent::Ws(WsInput::Closed) => conn.session.handle_ws_closed(now),
+            IoEvent::Ws(WsInput::Failed) => {
+                // The session's own WebSocket failing is a transport error (a failed probe
+                // only ends the upgrade attempt).
+                if conn.session.transport() == engineio_proto::Transport::WebSocket {
+                    conn.close_override
+                        .get_or_insert(DisconnectReason::TransportError);
+                }
+                conn.session.handle_ws_closed(now);
+            }
         }
         None
     }

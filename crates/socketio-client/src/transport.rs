@@ -205,7 +205,10 @@ pub(crate) async fn ws_open(ep: &Endpoint, query: &str) -> Result<WsStream, Erro
 #[derive(Debug)]
 pub(crate) enum WsInput {
     Message(WsMessage),
+    /// The peer closed the WebSocket.
     Closed,
+    /// The WebSocket failed (a protocol error, an oversized message, a reset).
+    Failed,
 }
 
 /// Runs a WebSocket: frames from `out` are written (`None` closes it), frames read are
@@ -216,12 +219,12 @@ pub(crate) async fn ws_run(
     input: impl Fn(WsInput) + Send,
 ) {
     let (mut sink, mut stream) = ws.split();
-    loop {
+    let end = loop {
         tokio::select! {
             msg = out.recv() => match msg {
                 Some(Some(m)) => {
                     if sink.send(to_tungstenite(m)).await.is_err() {
-                        break;
+                        break WsInput::Failed;
                     }
                 }
                 Some(None) | None => {
@@ -232,15 +235,19 @@ pub(crate) async fn ws_run(
             msg = stream.next() => match msg {
                 Some(Ok(TMessage::Text(t))) => match Utf8Bytes::try_from_bytes(Bytes::from(t)) {
                     Ok(t) => input(WsInput::Message(WsMessage::Text(t))),
-                    Err(_) => break,
+                    Err(_) => break WsInput::Failed,
                 },
                 Some(Ok(TMessage::Binary(b))) => input(WsInput::Message(WsMessage::Binary(b))),
                 Some(Ok(TMessage::Ping(_) | TMessage::Pong(_) | TMessage::Frame(_))) => {}
-                Some(Ok(TMessage::Close(_)) | Err(_)) | None => break,
+                Some(Ok(TMessage::Close(_))) | None => break WsInput::Closed,
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "WebSocket failed");
+                    break WsInput::Failed;
+                }
             },
         }
-    }
-    input(WsInput::Closed);
+    };
+    input(end);
 }
 
 fn to_tungstenite(msg: WsMessage) -> TMessage {
