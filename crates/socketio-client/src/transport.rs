@@ -242,12 +242,26 @@ pub(crate) async fn ws_run(
                 Some(Ok(TMessage::Close(_))) | None => break WsInput::Closed,
                 Some(Err(e)) => {
                     tracing::debug!(error = %e, "WebSocket failed");
-                    break WsInput::Failed;
+                    break ws_error(&e);
                 }
             },
         }
     };
     input(end);
+}
+
+/// A connection that just ends (reset, no closing handshake) is a close, as the JS client
+/// reports it; a violation of the WebSocket protocol or the size limit is an error.
+fn ws_error(e: &tokio_tungstenite::tungstenite::Error) -> WsInput {
+    use tokio_tungstenite::tungstenite::Error as E;
+    use tokio_tungstenite::tungstenite::error::ProtocolError as P;
+    match e {
+        E::ConnectionClosed
+        | E::AlreadyClosed
+        | E::Io(_)
+        | E::Protocol(P::ResetWithoutClosingHandshake) => WsInput::Closed,
+        _ => WsInput::Failed,
+    }
 }
 
 fn to_tungstenite(msg: WsMessage) -> TMessage {
