@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scenarios::WAIT;
-use socketio_client::{ErrorKind, Manager, ManagerEvent};
+use socketio_client::{ErrorKind, Manager, ManagerEvent, TransportMode};
 use socketio_server::{Binary, ConnectError, SocketIo, SocketIoConfig};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -109,6 +109,19 @@ impl Server {
             socket.on("kick", |s, _, _| async move {
                 s.disconnect();
             });
+            socket.on("handshake", |s, _, ack| async move {
+                let h = s.handshake();
+                let header = h
+                    .headers
+                    .get("x-test")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let reply = (h.query().to_owned(), header, h.transport.as_str());
+                if let Some(ack) = ack {
+                    let _ = ack.send(&reply);
+                }
+            });
         });
         io.ns("/admin", |socket: socketio_server::Socket| {
             let _ = socket.emit("welcome", &("admin",));
@@ -142,9 +155,11 @@ impl Server {
     }
 
     /// Stops accepting and closes every session, like a process that goes away.
-    fn kill(&self) {
+    async fn kill(self) {
         self.task.abort();
         self.io.close();
+        // The listener is closed once the aborted task is dropped.
+        let _ = self.task.await;
     }
 
     async fn next_seen(&mut self) -> (String, String) {
@@ -163,7 +178,7 @@ impl scenarios::Backend for Server {
     }
 
     async fn kill(self) {
-        Self::kill(&self);
+        Self::kill(self).await;
     }
 
     async fn next_seen(&mut self) -> (String, String) {
@@ -229,6 +244,146 @@ async fn server_side_disconnect_does_not_reconnect() {
 #[tokio::test]
 async fn client_disconnect_does_not_reconnect_and_fails_pending_acks() {
     scenarios::client_disconnect_does_not_reconnect_and_fails_pending_acks::<Server>().await;
+}
+
+#[tokio::test]
+async fn query_headers_and_path_reach_the_server() {
+    let mut config = SocketIoConfig::default();
+    config.engine.path = "/custom/".to_owned();
+    let io = SocketIo::new(config).unwrap();
+    io.ns("/", |socket: socketio_server::Socket| {
+        let h = socket.handshake();
+        let header = h
+            .headers
+            .get("x-test")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let _ = socket.emit("seen", &(h.query().to_owned(), header));
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(io.serve(listener));
+    for mode in [TransportMode::PollingOnly, TransportMode::WebSocketOnly] {
+        let manager = Manager::builder(&format!("http://127.0.0.1:{port}?from=url"))
+            .path("/custom")
+            .transports(mode)
+            .query("x", "1 2&3")
+            .header("x-test", "yes")
+            .build()
+            .unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let socket = manager
+            .socket("/")
+            .on("seen", move |_, (query, header): (String, String), _| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send((query, header));
+                }
+            })
+            .connect();
+        let (query, header) = timeout(WAIT, rx.recv()).await.unwrap().unwrap();
+        assert!(query.contains("from=url&x=1%202%263"), "{query}");
+        assert!(query.contains("EIO=4"), "{query}");
+        assert_eq!(header, "yes", "{mode:?}");
+        socket.disconnect();
+    }
+}
+
+#[tokio::test]
+async fn a_remembered_upgrade_reconnects_straight_over_websocket() {
+    let server = Server::start(0).await;
+    let port = server.port;
+    let manager = scenarios::builder(&format!("http://127.0.0.1:{port}"))
+        .remember_upgrade(true)
+        .build()
+        .unwrap();
+    let mut events = manager.events();
+    let socket = manager.socket("/").connect();
+    scenarios::wait_for(&mut events, |e| *e == ManagerEvent::Upgrade).await;
+    let (_, _, first): (String, String, String) =
+        socket.emit_with_ack("handshake", &()).await.unwrap();
+    assert_eq!(first, "polling");
+    server.kill().await;
+    let _server = Server::start(port).await;
+    scenarios::wait_for(&mut events, |e| matches!(e, ManagerEvent::Reconnect(_))).await;
+    socket.wait_connected().await.unwrap();
+    let (_, _, second): (String, String, String) =
+        socket.emit_with_ack("handshake", &()).await.unwrap();
+    assert_eq!(second, "websocket");
+    assert_eq!(
+        manager.transport(),
+        Some(socketio_client::Transport::WebSocket)
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_handler_does_not_take_the_connection_down() {
+    let server = Server::start(0).await;
+    let manager = scenarios::builder(&format!("http://127.0.0.1:{}", server.port))
+        .build()
+        .unwrap();
+    let socket = manager
+        .socket("/")
+        .on("echo", |_, (): (), _| async move {
+            panic!("a handler bug");
+        })
+        .connect();
+    socket.wait_connected().await.unwrap();
+    socket.emit("echo", &()).unwrap();
+    let (v,): (u32,) = socket.emit_with_ack("echo", &(1,)).await.unwrap();
+    assert_eq!(v, 1);
+    assert!(socket.connected());
+}
+
+#[tokio::test]
+async fn dropping_every_handle_closes_the_connection() {
+    let server = Server::start(0).await;
+    let manager = scenarios::builder(&format!("http://127.0.0.1:{}", server.port))
+        .transports(TransportMode::WebSocketOnly)
+        .build()
+        .unwrap();
+    let mut events = manager.events();
+    let socket = manager.socket("/").connect();
+    socket.wait_connected().await.unwrap();
+    drop(socket);
+    drop(manager);
+    assert_eq!(
+        scenarios::wait_for(&mut events, |e| matches!(e, ManagerEvent::Close(_))).await,
+        ManagerEvent::Close(socketio_client::DisconnectReason::ForcedClose)
+    );
+}
+
+#[tokio::test]
+async fn emits_after_close_are_refused() {
+    let server = Server::start(0).await;
+    let manager = scenarios::builder(&format!("http://127.0.0.1:{}", server.port))
+        .build()
+        .unwrap();
+    let socket = manager.socket("/").max_buffered(2).build();
+    socket.emit("echo", &(1,)).unwrap();
+    socket.emit("echo", &(2,)).unwrap();
+    assert_eq!(
+        socket.emit("echo", &(3,)),
+        Err(socketio_client::EmitError::BufferFull)
+    );
+    assert!(matches!(
+        socket.emit("connect", &()),
+        Err(socketio_client::EmitError::Encode(_))
+    ));
+    manager.close();
+    assert_eq!(
+        socket.emit("echo", &(4,)),
+        Err(socketio_client::EmitError::Closed)
+    );
+    let err = socket
+        .emit_with_ack::<(), _>("echo", &())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        socketio_client::AckError::Emit(socketio_client::EmitError::Closed)
+    );
 }
 
 #[tokio::test]
