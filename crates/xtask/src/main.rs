@@ -33,8 +33,12 @@ fn main() -> ExitCode {
 }
 
 fn root() -> PathBuf {
-    // crates/xtask -> workspace root
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    // crates/xtask -> workspace root. `cargo run` sets CARGO_MANIFEST_DIR for the process; it
+    // is read at run time because checkouts sharing one target directory share one xtask
+    // binary, and the path compiled in is the one of whichever checkout built it.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir.join("../..")
 }
 
 /// The cargo target directory: `CARGO_TARGET_DIR` when set (several checkouts may share one),
