@@ -387,6 +387,56 @@ async fn emits_after_close_are_refused() {
 }
 
 #[tokio::test]
+async fn the_catch_all_handler_sees_every_event_and_answers_unhandled_acks() {
+    let server = Server::start(0).await;
+    let manager = scenarios::builder(&format!("http://127.0.0.1:{}", server.port))
+        .build()
+        .unwrap();
+    let (tx, mut seen) = mpsc::unbounded_channel();
+    let (qtx, mut answers) = mpsc::unbounded_channel();
+    let socket = manager
+        .socket("/")
+        .on_any(move |_, name, payload, ack| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((name.clone(), payload.json().to_string()));
+                // `question` has no handler of its own, so the ack comes here.
+                if let Some(ack) = ack {
+                    let (q,): (String,) = payload.event_args().unwrap();
+                    ack.send(&(format!("any: {q}"),)).unwrap();
+                }
+            }
+        })
+        .on("answer", move |_, (a,): (String,), _| {
+            let qtx = qtx.clone();
+            async move {
+                let _ = qtx.send(a);
+            }
+        })
+        .connect();
+    socket.wait_connected().await.unwrap();
+    socket.emit("echo", &(1, "two")).unwrap();
+    assert_eq!(
+        timeout(WAIT, seen.recv()).await.unwrap().unwrap(),
+        ("echo".to_owned(), r#"["echo",1,"two"]"#.to_owned())
+    );
+    socket.emit("ask", &("q?", 2000)).unwrap();
+    assert_eq!(
+        timeout(WAIT, seen.recv()).await.unwrap().unwrap().0,
+        "question"
+    );
+    assert_eq!(
+        timeout(WAIT, answers.recv()).await.unwrap().unwrap(),
+        "any: q?"
+    );
+    // The catch-all also sees events that have their own handler.
+    assert_eq!(
+        timeout(WAIT, seen.recv()).await.unwrap().unwrap().0,
+        "answer"
+    );
+}
+
+#[tokio::test]
 async fn gives_up_after_the_configured_attempts() {
     // A port with nothing listening.
     let port = {
