@@ -159,6 +159,7 @@ impl Draft {
                 headers: self.headers,
                 tls: tls_config,
                 max_payload: self.max_payload,
+                pool: Arc::default(),
             },
             key,
             url_namespace,

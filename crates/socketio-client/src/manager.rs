@@ -844,6 +844,7 @@ async fn run(
                         current_epoch = epoch;
                         io_tasks.abort_all();
                         ws_tx = None;
+                        shared.opts.endpoint.pool.clear();
                     }
                 }
                 Action::Http(epoch, req) => {
@@ -936,6 +937,8 @@ async fn run(
             }
             () = sleep => {}
             Some(()) = handlers.next(), if !handlers.is_empty() => {}
+            // Finished I/O tasks leave their result in the set until joined.
+            Some(_) = io_tasks.join_next(), if !io_tasks.is_empty() => {}
         }
     }
     // Let the handlers that are still running finish; the connection is gone.

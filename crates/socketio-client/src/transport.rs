@@ -3,7 +3,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -36,6 +36,7 @@ pub(crate) struct Endpoint {
     pub(crate) headers: HeaderMap,
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     pub(crate) max_payload: u64,
+    pub(crate) pool: Arc<Pool>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -135,11 +136,44 @@ pub(crate) async fn http(ep: &Endpoint, req: HttpRequest) -> HttpResult {
 }
 
 async fn try_http(ep: &Endpoint, req: HttpRequest) -> Result<HttpResult, Error> {
+    let mut request = build_request(ep, req)?;
+    // An idle keep-alive connection first; a request it could not even send (the server
+    // closed it meanwhile) goes out on the next one, or on a fresh connection.
+    while let Some(mut sender) = ep.pool.take() {
+        if sender.ready().await.is_err() {
+            continue;
+        }
+        match sender.try_send_request(request).await {
+            Ok(response) => return read_response(ep, sender, response).await,
+            Err(mut e) => match e.take_message() {
+                Some(r) => request = r,
+                None => {
+                    return Err(Error::with_source(
+                        ErrorKind::Http,
+                        "request failed",
+                        e.into_error(),
+                    ));
+                }
+            },
+        }
+    }
     let stream = ep.connect().await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| Error::with_source(ErrorKind::Http, "HTTP handshake failed", e))?;
-    let conn = tokio::spawn(conn);
+    // The connection ends when its last sender is dropped (taken out of the pool, or with the
+    // pool when the manager goes away).
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| Error::with_source(ErrorKind::Http, "request failed", e))?;
+    read_response(ep, sender, response).await
+}
+
+fn build_request(ep: &Endpoint, req: HttpRequest) -> Result<Request<Full<Bytes>>, Error> {
     let method = match req.method {
         Method::Post => http::Method::POST,
         _ => http::Method::GET,
@@ -159,13 +193,16 @@ async fn try_http(ep: &Endpoint, req: HttpRequest) -> Result<HttpResult, Error> 
             );
         }
     }
-    let request = builder
+    builder
         .body(Full::new(req.body.unwrap_or_default()))
-        .map_err(|e| Error::with_source(ErrorKind::Http, "invalid request", e))?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| Error::with_source(ErrorKind::Http, "request failed", e))?;
+        .map_err(|e| Error::with_source(ErrorKind::Http, "invalid request", e))
+}
+
+async fn read_response(
+    ep: &Endpoint,
+    sender: Sender,
+    response: http::Response<hyper::body::Incoming>,
+) -> Result<HttpResult, Error> {
     let status = response.status().as_u16();
     let limit = usize::try_from(ep.max_payload).unwrap_or(usize::MAX);
     let body = Limited::new(response.into_body(), limit)
@@ -173,9 +210,41 @@ async fn try_http(ep: &Endpoint, req: HttpRequest) -> Result<HttpResult, Error> 
         .await
         .map_err(|e| Error::new(ErrorKind::Http, format!("cannot read response body: {e}")))?
         .to_bytes();
-    drop(sender);
-    conn.abort();
+    ep.pool.put(sender);
     Ok(HttpResult::Response { status, body })
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// Idle keep-alive connections for polling requests: at most two (one long-poll GET and one
+/// POST are in flight at a time).
+#[derive(Default)]
+pub(crate) struct Pool(Mutex<Vec<Sender>>);
+
+impl Pool {
+    const MAX_IDLE: usize = 2;
+
+    fn take(&self) -> Option<Sender> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).pop()
+    }
+
+    /// Drops every idle connection (a new Engine.IO connection starts on fresh ones).
+    pub(crate) fn clear(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    fn put(&self, sender: Sender) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < Self::MAX_IDLE {
+            idle.push(sender);
+        }
+    }
 }
 
 /// An open WebSocket, split into a writer channel and a reader task.

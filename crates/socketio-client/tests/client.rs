@@ -437,6 +437,40 @@ async fn the_catch_all_handler_sees_every_event_and_answers_unhandled_acks() {
 }
 
 #[tokio::test]
+async fn polling_reuses_keep_alive_connections() {
+    let server = Server::start(0).await;
+    // A counting proxy in front of the server.
+    let upstream = format!("127.0.0.1:{}", server.port);
+    let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = proxy.local_addr().unwrap().port();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut a, _)) = proxy.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let mut b = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+            });
+        }
+    });
+    let manager = scenarios::builder(&format!("http://127.0.0.1:{port}"))
+        .transports(TransportMode::PollingOnly)
+        .build()
+        .unwrap();
+    let socket = manager.socket("/").connect();
+    socket.wait_connected().await.unwrap();
+    for i in 0..50u32 {
+        let (v,): (u32,) = socket.emit_with_ack("echo", &(i,)).await.unwrap();
+        assert_eq!(v, i);
+    }
+    // About 100 requests (a POST and a GET per round trip) over a few connections.
+    let n = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(n <= 4, "{n} connections");
+}
+
+#[tokio::test]
 async fn gives_up_after_the_configured_attempts() {
     // A port with nothing listening.
     let port = {
