@@ -41,6 +41,9 @@ pub enum ManagerEvent {
     Close(DisconnectReason),
     /// A connection attempt failed (not open yet), with a description.
     Error(String),
+    /// The next reconnection attempt starts after this delay (not a JS event: it makes the
+    /// backoff observable).
+    ReconnectScheduled(Duration),
     /// Reconnection attempt `n` (from 1) starts now.
     ReconnectAttempt(u32),
     /// Reconnected after `n` attempts.
@@ -765,6 +768,9 @@ impl State {
                     ReconnectStep::Failed => {
                         let _ = self.events.send(ManagerEvent::ReconnectFailed);
                         self.fail_all();
+                    }
+                    ReconnectStep::Scheduled { delay } => {
+                        let _ = self.events.send(ManagerEvent::ReconnectScheduled(delay));
                     }
                     ReconnectStep::Stopped if !conn.opened => self.fail_all(),
                     _ => {}

@@ -400,29 +400,39 @@ pub(crate) async fn reconnection_backs_off_within_bounds_and_resets<B: Backend>(
         recv(&mut disconnects).await,
         DisconnectReason::TransportClose
     );
-    let lost = Instant::now();
-    // Attempts 1..=4 against a dead port: each waits min·2^(n-1) ± 50 %, capped at max.
-    let mut last = lost;
+    // Attempts 1..=4 against a dead port: each delay is min·2^(n-1) ± 50 %, capped at max,
+    // and the attempt starts once it has passed.
     for n in 1..=4u32 {
+        let e = wait_for(&mut events, |e| {
+            matches!(e, ManagerEvent::ReconnectScheduled(_))
+        })
+        .await;
+        let scheduled = Instant::now();
+        let ManagerEvent::ReconnectScheduled(delay) = e else {
+            unreachable!()
+        };
+        let base = min * 2u32.pow(n - 1);
+        let (lo, hi) = ((base / 2).min(max), (base * 3 / 2).min(max));
+        assert!(
+            delay >= lo && delay <= hi,
+            "attempt {n}: delay {delay:?} outside [{lo:?}, {hi:?}]"
+        );
         let e = wait_for(&mut events, |e| {
             matches!(e, ManagerEvent::ReconnectAttempt(_))
         })
         .await;
-        let now = Instant::now();
         assert_eq!(e, ManagerEvent::ReconnectAttempt(n));
-        let base = min * 2u32.pow(n - 1);
-        let lo = (base / 2).min(max);
-        let gap = now - last;
+        // Both events pass through the same channel; the tolerance covers how late the test
+        // task saw the first one.
+        let waited = scheduled.elapsed();
         assert!(
-            gap >= lo,
-            "attempt {n} after {gap:?}, expected at least {lo:?}"
+            waited + Duration::from_millis(50) >= delay,
+            "attempt {n} after {waited:?}, scheduled in {delay:?}"
         );
-        // Upper bound: the delay plus the failed attempt before it (a refused connect).
         assert!(
-            gap <= max + Duration::from_millis(500),
-            "attempt {n} after {gap:?}"
+            waited <= delay + Duration::from_secs(2),
+            "attempt {n} after {waited:?}"
         );
-        last = now;
     }
     let _server = B::start(port).await;
     let e = wait_for(&mut events, |e| matches!(e, ManagerEvent::Reconnect(_))).await;
