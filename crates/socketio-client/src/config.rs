@@ -41,6 +41,7 @@ pub(crate) struct Options {
     pub(crate) decode_limits: DecodeLimits,
     pub(crate) force_new: bool,
     pub(crate) engine_max_buffered: usize,
+    pub(crate) max_concurrent_handlers: usize,
 }
 
 /// Builds the options from the URL and the builder's settings.
@@ -60,6 +61,7 @@ pub(crate) struct Draft {
     pub(crate) max_payload: u64,
     pub(crate) decode_limits: DecodeLimits,
     pub(crate) force_new: bool,
+    pub(crate) max_concurrent_handlers: usize,
 }
 
 impl Draft {
@@ -79,6 +81,7 @@ impl Draft {
             max_payload: 1_000_000,
             decode_limits: DecodeLimits::default(),
             force_new: false,
+            max_concurrent_handlers: 1024,
         }
     }
 
@@ -173,6 +176,7 @@ impl Draft {
             decode_limits: self.decode_limits,
             force_new: self.force_new,
             engine_max_buffered: 4096,
+            max_concurrent_handlers: self.max_concurrent_handlers,
         })
     }
 }

@@ -29,6 +29,9 @@ use crate::transport::{self, WsInput};
 
 pub(crate) type AckWaiter = oneshot::Sender<Result<Payload, AckFailure>>;
 
+/// I/O results waiting for the manager task; a full channel holds the readers back.
+const IO_CAPACITY: usize = 64;
+
 /// Something that happened to the manager's connection (the JS `Manager` events).
 #[derive(Clone, Debug, Eq, PartialEq)]
 #[non_exhaustive]
@@ -161,6 +164,16 @@ impl ManagerBuilder {
         self
     }
 
+    /// Most event handlers (and auth callbacks) running at once (1024). At the limit the
+    /// manager stops reading from the connection until one finishes, so a server that sends
+    /// faster than the handlers finish cannot grow memory without bound. Handlers that wait
+    /// for acks without a timeout can hold the connection up while they wait, and a long
+    /// stall ends in a ping timeout.
+    pub fn max_concurrent_handlers(mut self, max: usize) -> Self {
+        self.0.max_concurrent_handlers = max.max(1);
+        self
+    }
+
     /// For [`crate::io`]: always create a new manager instead of sharing one per URL.
     pub fn force_new(mut self, force_new: bool) -> Self {
         self.0.force_new = force_new;
@@ -221,7 +234,7 @@ impl Manager {
                 .map_or(0, |d| d.as_nanos());
             seed[..16].copy_from_slice(&t.to_le_bytes());
         }
-        let (io_tx, io_rx) = mpsc::unbounded_channel();
+        let (io_tx, io_rx) = mpsc::channel(IO_CAPACITY);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 closed: false,
@@ -347,7 +360,7 @@ pub(crate) struct Shared {
     pub(crate) wake: Notify,
     events: broadcast::Sender<ManagerEvent>,
     pub(crate) opts: Options,
-    io_tx: mpsc::UnboundedSender<(u64, IoEvent)>,
+    io_tx: mpsc::Sender<(u64, IoEvent)>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -821,15 +834,12 @@ fn drain_socket(ns: &str, slot: &mut Slot, app: &mut Vec<AppEvent>) -> bool {
 }
 
 /// The connection's task.
-async fn run(
-    shared: Arc<Shared>,
-    inner: Weak<Inner>,
-    mut io_rx: mpsc::UnboundedReceiver<(u64, IoEvent)>,
-) {
+async fn run(shared: Arc<Shared>, inner: Weak<Inner>, mut io_rx: mpsc::Receiver<(u64, IoEvent)>) {
     let mut io_tasks: JoinSet<()> = JoinSet::new();
     let mut ws_tx: Option<(u64, mpsc::UnboundedSender<Option<WsMessage>>)> = None;
     let mut handlers: FuturesUnordered<BoxFuture<'static, ()>> = FuturesUnordered::new();
     let mut current_epoch = 0;
+    let max_handlers = shared.opts.max_concurrent_handlers;
     loop {
         let now = now();
         let (actions, app, deadline, finished) = {
@@ -859,7 +869,7 @@ async fn run(
                     io_tasks.spawn(async move {
                         let id = req.id;
                         let result = transport::http(&ep, req).await;
-                        let _ = tx.send((epoch, IoEvent::Http(id, result)));
+                        let _ = tx.send((epoch, IoEvent::Http(id, result))).await;
                     });
                 }
                 Action::WsOpen(epoch, query) => {
@@ -870,7 +880,7 @@ async fn run(
                             Ok(ws) => IoEvent::WsOpened(Box::new(ws)),
                             Err(e) => IoEvent::WsFailed(e.to_string()),
                         };
-                        let _ = tx.send((epoch, ev));
+                        let _ = tx.send((epoch, ev)).await;
                     });
                 }
                 Action::Ws(epoch, msg) => {
@@ -930,15 +940,18 @@ async fn run(
         };
         tokio::select! {
             () = shared.wake.notified() => {}
-            Some((epoch, ev)) = io_rx.recv() => {
+            // At the handler limit, input waits (and so does the peer): memory stays bounded.
+            Some((epoch, ev)) = io_rx.recv(), if handlers.len() < max_handlers => {
                 let ws = shared.lock().handle_io(self::now(), epoch, ev);
                 if let Some(ws) = ws {
                     let (tx, rx) = mpsc::unbounded_channel();
                     ws_tx = Some((epoch, tx));
-                    let io = shared.io_tx.clone();
-                    io_tasks.spawn(transport::ws_run(*ws, rx, move |input| {
-                        let _ = io.send((epoch, IoEvent::Ws(input)));
-                    }));
+                    io_tasks.spawn(transport::ws_run(
+                        *ws,
+                        rx,
+                        shared.io_tx.clone(),
+                        move |input| (epoch, IoEvent::Ws(input)),
+                    ));
                 }
             }
             () = sleep => {}

@@ -280,12 +280,14 @@ pub(crate) enum WsInput {
     Failed,
 }
 
-/// Runs a WebSocket: frames from `out` are written (`None` closes it), frames read are
-/// forwarded to `input` until the socket closes. Ends when either side ends.
-pub(crate) async fn ws_run(
+/// Runs a WebSocket: frames from `out` are written (`None` closes it), frames read are sent
+/// to `input` (waiting when it is full, which stops reading) until the socket closes. Ends
+/// when either side ends.
+pub(crate) async fn ws_run<T: Send>(
     ws: WsStream,
     mut out: mpsc::UnboundedReceiver<Option<WsMessage>>,
-    input: impl Fn(WsInput) + Send,
+    input: mpsc::Sender<T>,
+    wrap: impl Fn(WsInput) -> T + Send,
 ) {
     let (mut sink, mut stream) = ws.split();
     let end = loop {
@@ -303,10 +305,18 @@ pub(crate) async fn ws_run(
             },
             msg = stream.next() => match msg {
                 Some(Ok(TMessage::Text(t))) => match Utf8Bytes::try_from_bytes(Bytes::from(t)) {
-                    Ok(t) => input(WsInput::Message(WsMessage::Text(t))),
+                    Ok(t) => {
+                        if input.send(wrap(WsInput::Message(WsMessage::Text(t)))).await.is_err() {
+                            return;
+                        }
+                    }
                     Err(_) => break WsInput::Failed,
                 },
-                Some(Ok(TMessage::Binary(b))) => input(WsInput::Message(WsMessage::Binary(b))),
+                Some(Ok(TMessage::Binary(b))) => {
+                    if input.send(wrap(WsInput::Message(WsMessage::Binary(b)))).await.is_err() {
+                        return;
+                    }
+                }
                 Some(Ok(TMessage::Ping(_) | TMessage::Pong(_) | TMessage::Frame(_))) => {}
                 Some(Ok(TMessage::Close(_))) | None => break WsInput::Closed,
                 Some(Err(e)) => {
@@ -316,7 +326,7 @@ pub(crate) async fn ws_run(
             },
         }
     };
-    input(end);
+    let _ = input.send(wrap(end)).await;
 }
 
 /// A connection that just ends (reset, no closing handshake) is a close, as the JS client

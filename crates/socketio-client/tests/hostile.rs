@@ -302,3 +302,54 @@ async fn a_polling_server_answering_garbage_is_a_transport_error() {
     assert!(matches!(seen[0], ManagerEvent::Error(_)), "{seen:?}");
     assert_eq!(seen.last(), Some(&ManagerEvent::ReconnectFailed));
 }
+
+#[tokio::test]
+async fn a_flood_of_events_runs_a_bounded_number_of_handlers_in_arrival_order() {
+    const EVENTS: u32 = 300;
+    let port = fake(|_, mut ws| async move {
+        accept_socket(&mut ws, 25_000).await;
+        for i in 0..EVENTS {
+            if ws
+                .send(Message::text(format!(r#"42["work",{i}]"#)))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        hold(&mut ws).await;
+    })
+    .await;
+    let m = Manager::builder(&format!("http://127.0.0.1:{port}"))
+        .transports(TransportMode::WebSocketOnly)
+        .max_concurrent_handlers(8)
+        .build()
+        .unwrap();
+    let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (tx, mut done) = mpsc::unbounded_channel();
+    let (r, p, s) = (running.clone(), peak.clone(), started.clone());
+    let _socket = m
+        .socket("/")
+        .on("work", move |_, (i,): (u32,), _| {
+            let (r, p, s, tx) = (r.clone(), p.clone(), s.clone(), tx.clone());
+            async move {
+                s.lock().unwrap().push(i);
+                let now = r.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                p.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                // Simulated work: the handlers finish slower than the events arrive.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                r.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = tx.send(i);
+            }
+        })
+        .connect();
+    for _ in 0..EVENTS {
+        recv(&mut done).await;
+    }
+    let peak = peak.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(peak <= 8, "{peak} handlers at once");
+    let started = started.lock().unwrap().clone();
+    assert_eq!(started, (0..EVENTS).collect::<Vec<_>>());
+}
