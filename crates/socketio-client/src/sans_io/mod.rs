@@ -15,6 +15,8 @@ mod backoff;
 mod buffer;
 mod namespace;
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;
 
 pub use acks::AckTable;
