@@ -248,6 +248,19 @@ impl Socket {
         self
     }
 
+    /// Removes the handlers of `event` (the JS `off(event)`).
+    pub fn off(&self, event: &str) -> &Self {
+        self.handlers()
+            .with(|h| h.events.retain(|(n, _)| n != event));
+        self
+    }
+
+    /// Removes the catch-all handlers (the JS `offAny()`).
+    pub fn off_any(&self) -> &Self {
+        self.handlers().with(|h| h.any.clear());
+        self
+    }
+
     /// Called each time the socket connects (or reconnects) to its namespace.
     pub fn on_connect(&self, handler: impl Fn(Self) + Send + Sync + 'static) -> &Self {
         self.handlers().with(|h| h.connect.push(Arc::new(handler)));

@@ -434,6 +434,12 @@ async fn the_catch_all_handler_sees_every_event_and_answers_unhandled_acks() {
         timeout(WAIT, seen.recv()).await.unwrap().unwrap().0,
         "answer"
     );
+    // Without handlers, events go nowhere.
+    socket.off_any().off("answer");
+    socket.emit("echo", &(2,)).unwrap();
+    let (v,): (u32,) = socket.emit_with_ack("echo", &(3,)).await.unwrap();
+    assert_eq!(v, 3);
+    assert!(seen.try_recv().is_err());
 }
 
 #[tokio::test]
