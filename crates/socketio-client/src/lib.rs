@@ -10,17 +10,36 @@
 //!
 //! # Example
 //!
-//! ```no_run
+//! Against a server that acknowledges `store` and asks `ping` with an ack (the hidden lines
+//! start one from `socketio-server` on a free loopback port):
+//!
+//! ```
 //! use std::time::Duration;
 //! use socketio_client::{AckSender, Manager, Socket};
 //!
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let manager = Manager::builder("http://127.0.0.1:3000").build()?;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let io = socketio_server::SocketIo::new(Default::default())?;
+//! # io.ns("/chat", |s: socketio_server::Socket| {
+//! #     s.on("store", |_, _, ack| async move { let _ = ack.unwrap().send(&(true,)); });
+//! #     s.on("message", |s, _, _| async move {
+//! #         let _ = s.emit("message", &("server", "welcome"));
+//! #         let _ = s.emit_with_ack("ping", &(), Duration::from_secs(5)).await;
+//! #     });
+//! # });
+//! # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! # let url = format!("http://{}", listener.local_addr()?);
+//! # tokio::spawn(io.serve(listener));
+//! let (tx, mut messages) = tokio::sync::mpsc::unbounded_channel();
+//! let manager = Manager::builder(&url).build()?;
 //! let socket = manager
 //!     .socket("/chat")
 //!     .auth(&serde_json::json!({ "token": "secret" }))
-//!     .on("message", |_socket: Socket, (user, text): (String, String), _ack| async move {
-//!         println!("{user}: {text}");
+//!     .on("message", move |_socket: Socket, (user, text): (String, String), _ack| {
+//!         let tx = tx.clone();
+//!         async move {
+//!             let _ = tx.send(format!("{user}: {text}"));
+//!         }
 //!     })
 //!     // Answer the server's emitWithAck.
 //!     .on("ping", |_socket, (): (), ack: Option<AckSender>| async move {
@@ -33,11 +52,12 @@
 //! socket.wait_connected().await?;
 //!
 //! socket.emit("message", &("hello",))?;
+//! assert_eq!(messages.recv().await.as_deref(), Some("server: welcome"));
 //! let (stored,): (bool,) = socket
 //!     .emit_with_ack("store", &("key", 42))
 //!     .timeout(Duration::from_secs(5))
 //!     .await?;
-//! println!("stored: {stored}");
+//! assert!(stored);
 //! socket.disconnect();
 //! # Ok(())
 //! # }
@@ -94,6 +114,10 @@ pub use socketio_proto::{Binary, Payload};
 /// # Errors
 ///
 /// As [`ManagerBuilder::build`].
+///
+/// # Panics
+///
+/// Outside a tokio runtime, when a new manager has to be started.
 pub fn io(builder: ManagerBuilder) -> Result<SocketBuilder, Error> {
     let (manager, ns) = manager::cached_manager(builder)?;
     Ok(manager.socket(&ns))

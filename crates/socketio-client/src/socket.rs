@@ -663,11 +663,8 @@ impl SocketBuilder {
         }
     }
 
-    /// The auth object sent in every CONNECT of this socket.
-    ///
-    /// # Panics
-    ///
-    /// Never for JSON-serialisable values; a value serde cannot write is sent as no auth.
+    /// The auth object sent in every CONNECT of this socket (binary values included). A value
+    /// serde cannot write as JSON is logged and the socket connects without auth.
     pub fn auth<T: Serialize + ?Sized>(mut self, auth: &T) -> Self {
         self.auth = Some(match socketio_proto::to_payload(auth) {
             Ok(p) => Auth::Static(p),
