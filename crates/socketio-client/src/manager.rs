@@ -244,6 +244,7 @@ impl Manager {
                 rng: ChaCha20Rng::from_seed(seed),
                 sockets: HashMap::new(),
                 upgraded_once: false,
+                prune_acks: false,
                 actions: Vec::new(),
                 app: Vec::new(),
                 events: events.clone(),
@@ -437,6 +438,8 @@ pub(crate) struct State {
     rng: ChaCha20Rng,
     pub(crate) sockets: HashMap<String, Slot>,
     upgraded_once: bool,
+    /// An ack future was dropped before its reply: forget abandoned waiters.
+    pub(crate) prune_acks: bool,
     actions: Vec<Action>,
     app: Vec<AppEvent>,
     events: broadcast::Sender<ManagerEvent>,
@@ -642,6 +645,11 @@ impl State {
 
     /// Moves everything the state machines produced into actions and application events.
     fn pump(&mut self, now: Instant) {
+        if std::mem::take(&mut self.prune_acks) {
+            for slot in self.sockets.values_mut() {
+                slot.core.retain_waiters(|w| !w.is_closed());
+            }
+        }
         loop {
             let mut progress = false;
             let mut engine_events = Vec::new();

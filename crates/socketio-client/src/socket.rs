@@ -529,6 +529,7 @@ impl<R: DeserializeOwned> EmitWithAck<R> {
             Ok(()) => AckFuture {
                 rx: Some(rx),
                 error: None,
+                socket: Some(self.socket),
                 _reply: PhantomData,
             },
             Err(e) => AckFuture::failed(e.into()),
@@ -550,7 +551,19 @@ impl<R: DeserializeOwned> IntoFuture for EmitWithAck<R> {
 pub struct AckFuture<R> {
     rx: Option<oneshot::Receiver<Result<Payload, AckFailure>>>,
     error: Option<AckError>,
+    /// Told when the future is dropped before its reply, so the entry is freed.
+    socket: Option<Socket>,
     _reply: PhantomData<fn() -> R>,
+}
+
+impl<R> Drop for AckFuture<R> {
+    fn drop(&mut self) {
+        if let (Some(_), Some(socket)) = (self.rx.take(), self.socket.take()) {
+            let shared = socket.manager.shared();
+            shared.lock().prune_acks = true;
+            shared.wake.notify_one();
+        }
+    }
 }
 
 impl<R> std::fmt::Debug for AckFuture<R> {
@@ -564,6 +577,7 @@ impl<R> AckFuture<R> {
         Self {
             rx: None,
             error: Some(e),
+            socket: None,
             _reply: PhantomData,
         }
     }

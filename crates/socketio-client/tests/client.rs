@@ -477,6 +477,23 @@ async fn polling_reuses_keep_alive_connections() {
 }
 
 #[tokio::test]
+async fn a_dropped_ack_future_frees_its_entry() {
+    let server = Server::start(0).await;
+    let manager = scenarios::builder(&format!("http://127.0.0.1:{}", server.port))
+        .build()
+        .unwrap();
+    let socket = manager.socket("/").connect();
+    socket.wait_connected().await.unwrap();
+    let abandoned = socket.emit_with_ack::<(), _>("noreply", &()).send();
+    assert_eq!(socket.pending_acks(), 1);
+    drop(abandoned);
+    // A round trip through the manager task, which prunes before it sends.
+    let (v,): (u32,) = socket.emit_with_ack("echo", &(1,)).await.unwrap();
+    assert_eq!(v, 1);
+    assert_eq!(socket.pending_acks(), 0);
+}
+
+#[tokio::test]
 async fn gives_up_after_the_configured_attempts() {
     // A port with nothing listening.
     let port = {

@@ -392,6 +392,15 @@ impl<W> NamespaceSocket<W> {
         }
     }
 
+    /// Forgets the acks of emits whose waiter no longer wants the reply (`keep` is false),
+    /// so abandoned waits free their entries. Retried emits are kept: they are still
+    /// delivered. Returns how many entries were removed.
+    pub fn retain_waiters(&mut self, mut keep: impl FnMut(&W) -> bool) -> usize {
+        self.acks
+            .drain_where(|_, owner| matches!(owner, Owner::User(w) if !keep(w)))
+            .len()
+    }
+
     /// Leaves the namespace (the application's `disconnect`): a DISCONNECT when connected,
     /// then [`DisconnectReason::IoClientDisconnect`]. No reconnection follows.
     pub fn disconnect(&mut self) {

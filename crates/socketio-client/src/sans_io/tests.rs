@@ -400,3 +400,18 @@ fn retries_wait_for_a_connection_and_resend_after_reconnect() {
     assert_eq!(events(&mut s), ["connected abc", "ack 1 [true]"]);
     assert_eq!(s.queued(), 0);
 }
+
+#[test]
+fn abandoned_waiters_free_their_entries() {
+    let t0 = Instant::now();
+    let mut s = connected(NamespaceConfig::default(), t0);
+    s.emit(t0, ev("a"), Some(1), EmitOptions::default(), true)
+        .unwrap();
+    s.emit(t0, ev("b"), Some(2), EmitOptions::default(), true)
+        .unwrap();
+    assert_eq!(s.retain_waiters(|w| *w != 1), 1);
+    assert_eq!(s.pending_acks(), 1);
+    s.handle_packet(t0, ack(0, "[]"));
+    s.handle_packet(t0, ack(1, "[]"));
+    assert_eq!(events(&mut s), ["ack 2 []"]);
+}
