@@ -55,6 +55,7 @@ pub(crate) struct Draft {
     pub(crate) headers: HeaderMap,
     pub(crate) header_error: Option<String>,
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+    pub(crate) platform_roots: bool,
     pub(crate) reconnect: ReconnectConfig,
     pub(crate) timeout: Duration,
     pub(crate) upgrade_timeout: Duration,
@@ -75,6 +76,7 @@ impl Draft {
             headers: HeaderMap::new(),
             header_error: None,
             tls: None,
+            platform_roots: false,
             reconnect: ReconnectConfig::default(),
             timeout: Duration::from_millis(20_000),
             upgrade_timeout: Duration::from_millis(10_000),
@@ -142,6 +144,7 @@ impl Draft {
         let tls_config = match (tls, self.tls.clone()) {
             (false, _) => None,
             (true, Some(c)) => Some(c),
+            (true, None) if self.platform_roots => Some(platform_tls()?),
             (true, None) => Some(default_tls()?),
         };
         if self.max_payload < engineio_proto::MIN_MAX_PAYLOAD {
@@ -186,6 +189,31 @@ pub(crate) fn default_tls() -> Result<Arc<rustls::ClientConfig>, Error> {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::with_source(ErrorKind::Tls, "cannot configure TLS", e))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// A rustls configuration trusting the platform's root certificates, with the `ring`
+/// provider. Certificates the platform store holds but rustls cannot parse are skipped.
+pub(crate) fn platform_tls() -> Result<Arc<rustls::ClientConfig>, Error> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        let detail = found
+            .errors
+            .first()
+            .map_or_else(|| "none found".to_owned(), ToString::to_string);
+        return Err(Error::new(
+            ErrorKind::Tls,
+            format!("no platform root certificates: {detail}"),
+        ));
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -110,6 +110,14 @@ impl ManagerBuilder {
         self
     }
 
+    /// Trusts the platform's root certificates (the system store, read once when the manager
+    /// is built) instead of the bundled webpki roots; ignored with
+    /// [`ManagerBuilder::tls_config`].
+    pub fn tls_platform_roots(mut self) -> Self {
+        self.0.platform_roots = true;
+        self
+    }
+
     /// Whether to reconnect automatically (true).
     pub fn reconnection(mut self, enabled: bool) -> Self {
         self.0.reconnect.enabled = enabled;
@@ -186,7 +194,7 @@ impl ManagerBuilder {
     /// # Errors
     ///
     /// [`crate::ErrorKind::Config`] for an invalid URL or option, [`crate::ErrorKind::Tls`] when the
-    /// default TLS configuration cannot be built.
+    /// default TLS configuration cannot be built (or the platform has no root certificates).
     ///
     /// # Panics
     ///

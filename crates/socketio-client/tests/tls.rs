@@ -137,3 +137,19 @@ async fn the_default_roots_refuse_an_unknown_ca() {
         ManagerEvent::Error(_)
     ));
 }
+
+#[tokio::test]
+async fn the_platform_roots_load_and_refuse_an_unknown_ca() {
+    let port = tls_server().await;
+    let manager = Manager::builder(&format!("https://127.0.0.1:{port}"))
+        .tls_platform_roots()
+        .reconnection(false)
+        .build()
+        .unwrap();
+    let socket = manager.socket("/").connect();
+    let err = timeout(Duration::from_secs(10), socket.wait_connected())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ReconnectFailed);
+}
