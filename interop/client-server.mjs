@@ -17,6 +17,10 @@ const io = new Server(httpServer, {
   pingInterval: 2000,
   pingTimeout: 2000,
   maxHttpBufferSize: 1e6,
+  // SIO_CSR=1: connection state recovery (pid and offsets, missed broadcasts replayed).
+  ...(process.env.SIO_CSR
+    ? { connectionStateRecovery: { maxDisconnectionDuration: 60000 } }
+    : {}),
 });
 
 const record = (event, args) => {
@@ -67,6 +71,13 @@ io.on("connection", (socket) => {
     socket.to(room).emit("shout", text);
   });
   socket.on("kick", () => socket.disconnect());
+  // Closes the transport (not the namespace): the client reconnects; a broadcast sent
+  // meanwhile is missed, and replayed when the session is recovered.
+  socket.on("drop-transport", () => {
+    socket.conn.close();
+    setTimeout(() => io.emit("missed", "during the gap"), 100);
+  });
+  socket.emit("recovered", socket.recovered);
   socket.on("transport", (ack) => ack(socket.conn.transport.name));
 });
 

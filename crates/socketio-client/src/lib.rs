@@ -81,6 +81,9 @@
 //!   emit is delivered at least once: one packet in flight at a time, re-sent under a new ack
 //!   id after each timeout. The server sees a retried event again when only its ack was lost,
 //!   so handlers that must run once deduplicate (by an id in the arguments).
+//! - **Connection state recovery**: when the server enables it, the socket keeps the
+//!   server's `pid` and the offset of the last event and sends them in the next CONNECT;
+//!   [`Socket::recovered`] tells whether the missed events were replayed.
 
 mod config;
 mod error;

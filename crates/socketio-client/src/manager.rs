@@ -830,7 +830,7 @@ fn drain_socket(ns: &str, slot: &mut Slot, app: &mut Vec<AppEvent>) -> bool {
     while let Some(ev) = slot.core.poll_event() {
         progress = true;
         match &ev {
-            NamespaceEvent::Connected { sid } => {
+            NamespaceEvent::Connected { sid, .. } => {
                 slot.status.send_replace(Status::Connected(sid.clone()));
             }
             NamespaceEvent::Disconnected { reason } => {

@@ -194,6 +194,16 @@ impl Socket {
             .is_some_and(|s| s.core.is_active())
     }
 
+    /// Whether the last connect restored the previous session (the server's connection state
+    /// recovery): the events missed while disconnected were delivered.
+    #[must_use]
+    pub fn recovered(&self) -> bool {
+        let st = self.manager.shared().lock();
+        st.sockets
+            .get(&*self.ns)
+            .is_some_and(|s| s.core.recovered())
+    }
+
     /// Acknowledgements this socket waits for.
     #[must_use]
     pub fn pending_acks(&self) -> usize {

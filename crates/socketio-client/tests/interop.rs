@@ -31,12 +31,35 @@ fn interop_dir() -> PathBuf {
 
 impl scenarios::Backend for NodeServer {
     async fn start(port: u16) -> Self {
+        Self::spawn(port, false).await
+    }
+
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    async fn kill(mut self) {
+        self.child.kill().await.unwrap();
+    }
+
+    async fn next_seen(&mut self) -> (String, String) {
+        timeout(WAIT, self.seen.recv()).await.unwrap().unwrap()
+    }
+}
+
+impl NodeServer {
+    /// Starts `client-server.mjs`, with connection state recovery when `csr`.
+    async fn spawn(port: u16, csr: bool) -> Self {
         let dir = interop_dir();
         assert!(
             dir.join("node_modules/socket.io").exists(),
             "run `npm ci` in interop/ first"
         );
-        let mut child = Command::new("node")
+        let mut command = Command::new("node");
+        if csr {
+            command.env("SIO_CSR", "1");
+        }
+        let mut child = command
             .arg("client-server.mjs")
             .arg(port.to_string())
             .current_dir(&dir)
@@ -65,18 +88,6 @@ impl scenarios::Backend for NodeServer {
         });
         Self { child, port, seen }
     }
-
-    fn port(&self) -> u16 {
-        self.port
-    }
-
-    async fn kill(mut self) {
-        self.child.kill().await.unwrap();
-    }
-
-    async fn next_seen(&mut self) -> (String, String) {
-        timeout(WAIT, self.seen.recv()).await.unwrap().unwrap()
-    }
 }
 
 macro_rules! interop {
@@ -103,3 +114,48 @@ interop!(
     server_side_disconnect_does_not_reconnect,
     client_disconnect_does_not_reconnect_and_fails_pending_acks,
 );
+
+#[tokio::test]
+#[ignore = "needs interop/node_modules: run by `cargo xtask test`"]
+async fn connection_state_recovery_replays_missed_events() {
+    use scenarios::Backend as _;
+    use socketio_client::{Manager, TransportMode};
+    use std::time::Duration;
+
+    let server = NodeServer::spawn(0, true).await;
+    let manager = Manager::builder(&server.url())
+        .transports(TransportMode::WebSocketOnly)
+        // Longer than the 100 ms after which the server broadcasts into the gap.
+        .reconnection_delay(Duration::from_millis(600))
+        .reconnection_delay_max(Duration::from_millis(1000))
+        .build()
+        .unwrap();
+    let (tx, mut got) = mpsc::unbounded_channel();
+    let (rtx, mut recovered) = mpsc::unbounded_channel();
+    let socket = manager
+        .socket("/")
+        .on("missed", move |_, (text,): (String,), _| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(text);
+            }
+        })
+        .on("recovered", move |_, (flag,): (bool,), _| {
+            let rtx = rtx.clone();
+            async move {
+                let _ = rtx.send(flag);
+            }
+        })
+        .connect();
+    socket.wait_connected().await.unwrap();
+    assert!(!socket.recovered());
+    assert!(!timeout(WAIT, recovered.recv()).await.unwrap().unwrap());
+    socket.emit("drop-transport", &()).unwrap();
+    // The broadcast happened while the client was away; the recovered session replays it.
+    assert_eq!(
+        timeout(WAIT, got.recv()).await.unwrap().unwrap(),
+        "during the gap"
+    );
+    assert!(socket.recovered());
+    drop(server);
+}

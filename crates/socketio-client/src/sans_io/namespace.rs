@@ -148,6 +148,9 @@ pub enum NamespaceEvent<W> {
     Connected {
         /// The socket id the server assigned.
         sid: String,
+        /// Whether the server restored the previous session (connection state recovery):
+        /// the events missed while disconnected were delivered before this one.
+        recovered: bool,
     },
     /// The server refused the CONNECT (`CONNECT_ERROR`); the socket is inactive now.
     ConnectError {
@@ -217,6 +220,11 @@ pub struct NamespaceSocket<W> {
     events: VecDeque<NamespaceEvent<W>>,
     dropped_events: u64,
     unknown_acks: u64,
+    /// Connection state recovery: the private session id the server gave, the offset of the
+    /// last event received, and whether the last connect restored the session.
+    pid: Option<String>,
+    offset: Option<String>,
+    recovered: bool,
 }
 
 impl<W> NamespaceSocket<W> {
@@ -238,6 +246,9 @@ impl<W> NamespaceSocket<W> {
             events: VecDeque::new(),
             dropped_events: 0,
             unknown_acks: 0,
+            pid: None,
+            offset: None,
+            recovered: false,
         }
     }
 
@@ -271,6 +282,13 @@ impl<W> NamespaceSocket<W> {
     #[must_use]
     pub fn is_connecting(&self) -> bool {
         self.active && self.connect_sent && self.sid.is_none()
+    }
+
+    /// Whether the last connect restored the previous session (connection state recovery on
+    /// the server): events missed while disconnected were delivered.
+    #[must_use]
+    pub fn recovered(&self) -> bool {
+        self.recovered
     }
 
     /// Acks waited for (user emits and retry attempts).
@@ -312,11 +330,17 @@ impl<W> NamespaceSocket<W> {
     }
 
     /// Queues the CONNECT packet with the auth payload (the manager's connection is open).
+    /// When the server enabled connection state recovery, `pid` and `offset` are added to the
+    /// auth object (the application's own keys win, as in JS).
     pub fn send_connect(&mut self, auth: Option<Payload>) {
         if !self.active || self.sid.is_some() {
             return;
         }
         self.connect_sent = true;
+        let auth = match &self.pid {
+            Some(pid) => Some(with_recovery(auth, pid, self.offset.as_deref())),
+            None => auth,
+        };
         self.out.push_back(Packet::Connect {
             ns: self.ns.clone(),
             auth,
@@ -423,12 +447,24 @@ impl<W> NamespaceSocket<W> {
     pub fn handle_packet(&mut self, now: Instant, packet: Packet) {
         match packet {
             Packet::Connect { auth, .. } => {
-                let sid = auth.as_ref().and_then(|p| {
-                    let v: serde_json::Value = serde_json::from_str(p.json()).ok()?;
-                    v.get("sid")?.as_str().map(str::to_owned)
-                });
+                let reply: Option<serde_json::Value> = auth
+                    .as_ref()
+                    .and_then(|p| serde_json::from_str(p.json()).ok());
+                let field = |name: &str| {
+                    reply
+                        .as_ref()
+                        .and_then(|v| v.get(name)?.as_str().map(str::to_owned))
+                };
+                let (sid, pid) = (field("sid"), field("pid"));
                 match sid {
-                    Some(sid) if self.active => self.on_connect(now, sid),
+                    Some(sid) if self.active => {
+                        self.recovered = pid.is_some() && self.pid == pid;
+                        if pid.is_none() {
+                            self.offset = None;
+                        }
+                        self.pid = pid;
+                        self.on_connect(now, sid);
+                    }
                     Some(_) => {}
                     None => {
                         self.active = false;
@@ -440,6 +476,11 @@ impl<W> NamespaceSocket<W> {
                 }
             }
             Packet::Event { data, ack, .. } => {
+                if self.pid.is_some()
+                    && let Some(offset) = last_string_arg(&data)
+                {
+                    self.offset = Some(offset);
+                }
                 if self.is_connected() {
                     self.events.push_back(NamespaceEvent::Event { data, ack });
                 } else if self.receive_buffer.len() < self.config.max_receive_buffered {
@@ -539,7 +580,10 @@ impl<W> NamespaceSocket<W> {
         }
         self.out.extend(self.send_buffer.drain());
         self.drain_queue(now, true);
-        self.events.push_back(NamespaceEvent::Connected { sid });
+        self.events.push_back(NamespaceEvent::Connected {
+            sid,
+            recovered: self.recovered,
+        });
     }
 
     fn on_close(&mut self, reason: DisconnectReason) {
@@ -642,6 +686,41 @@ impl<W> NamespaceSocket<W> {
             ack: Some(AckId(id)),
         });
     }
+}
+
+/// The last argument of an event when it is a string: the offset a server with connection
+/// state recovery appends.
+fn last_string_arg(data: &Payload) -> Option<String> {
+    match serde_json::from_str::<serde_json::Value>(data.json()).ok()? {
+        serde_json::Value::Array(mut items) if items.len() > 1 => match items.pop()? {
+            serde_json::Value::String(s) => Some(s),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The auth object with `pid` and `offset` added (the application's keys win).
+fn with_recovery(auth: Option<Payload>, pid: &str, offset: Option<&str>) -> Payload {
+    let (json, attachments) = match auth {
+        Some(p) => {
+            let (json, attachments) = p.into_parts();
+            (json.as_str().to_owned(), attachments)
+        }
+        None => (String::new(), Vec::new()),
+    };
+    let mut map = match serde_json::from_str::<serde_json::Value>(&json) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    map.entry("pid").or_insert_with(|| pid.into());
+    if let Some(offset) = offset {
+        map.entry("offset").or_insert_with(|| offset.into());
+    }
+    Payload::new(
+        serde_json::Value::Object(map).to_string().into(),
+        attachments,
+    )
 }
 
 /// `{"message": ..., "data": ...}`, or a bare string from protocol v4 servers.

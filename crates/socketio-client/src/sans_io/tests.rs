@@ -25,7 +25,16 @@ fn texts(s: &mut NamespaceSocket<u32>) -> Vec<String> {
 fn events(s: &mut NamespaceSocket<u32>) -> Vec<String> {
     std::iter::from_fn(|| s.poll_event())
         .map(|e| match e {
-            NamespaceEvent::Connected { sid } => format!("connected {sid}"),
+            NamespaceEvent::Connected {
+                sid,
+                recovered: false,
+            } => format!("connected {sid}"),
+            NamespaceEvent::Connected {
+                sid,
+                recovered: true,
+            } => {
+                format!("connected {sid} (recovered)")
+            }
             NamespaceEvent::ConnectError { message, data } => {
                 format!("connect_error {message} {data:?}")
             }
@@ -414,4 +423,53 @@ fn abandoned_waiters_free_their_entries() {
     s.handle_packet(t0, ack(0, "[]"));
     s.handle_packet(t0, ack(1, "[]"));
     assert_eq!(events(&mut s), ["ack 2 []"]);
+}
+
+#[test]
+fn connection_state_recovery_sends_pid_and_last_offset() {
+    let t0 = Instant::now();
+    let mut s: NamespaceSocket<u32> = NamespaceSocket::new(admin(), NamespaceConfig::default());
+    s.open();
+    s.send_connect(Some(Payload::from_json(r#"{"token":"t"}"#)));
+    assert_eq!(texts(&mut s), [r#"40/admin,{"token":"t"}"#]);
+    let reply = |pid: &str| Packet::Connect {
+        ns: admin(),
+        auth: Some(Payload::from_json(format!(
+            r#"{{"sid":"s1","pid":"{pid}"}}"#
+        ))),
+    };
+    s.handle_packet(t0, reply("p1"));
+    assert_eq!(events(&mut s), ["connected s1"]);
+    assert!(!s.recovered());
+    // The server appends an offset to each event; the last one is remembered.
+    for (n, off) in [(1, "o-1"), (2, "o-2")] {
+        s.handle_packet(
+            t0,
+            Packet::Event {
+                ns: admin(),
+                data: Payload::from_json(format!(r#"["tick",{n},"{off}"]"#)),
+                ack: None,
+            },
+        );
+    }
+    events(&mut s);
+    s.handle_connection_closed(t0, DisconnectReason::TransportClose);
+    events(&mut s);
+    s.send_connect(Some(Payload::from_json(r#"{"token":"t","offset":"mine"}"#)));
+    assert_eq!(
+        texts(&mut s),
+        [r#"40/admin,{"offset":"mine","pid":"p1","token":"t"}"#],
+        "pid added, the application's own keys win"
+    );
+    s.handle_packet(t0, reply("p1"));
+    assert_eq!(events(&mut s), ["connected s1 (recovered)"]);
+    assert!(s.recovered());
+    // A new pid: not recovered.
+    s.handle_connection_closed(t0, DisconnectReason::TransportClose);
+    events(&mut s);
+    s.send_connect(None);
+    assert_eq!(texts(&mut s), [r#"40/admin,{"offset":"o-2","pid":"p1"}"#]);
+    s.handle_packet(t0, reply("p2"));
+    assert_eq!(events(&mut s), ["connected s1"]);
+    assert!(!s.recovered());
 }
