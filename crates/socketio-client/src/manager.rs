@@ -42,7 +42,8 @@ pub enum ManagerEvent {
     Upgrade,
     /// The connection closed, with the reason given to the sockets.
     Close(DisconnectReason),
-    /// A connection attempt failed (not open yet), with a description.
+    /// The first connection attempt failed, with a description (`transport error: unexpected
+    /// http status 403`, `transport error: handshake timed out`, ...).
     Error(String),
     /// The next reconnection attempt starts after this delay (not a JS event: it makes the
     /// backoff observable).
@@ -754,6 +755,10 @@ impl State {
             ClientEvent::Closed(reason) => {
                 let Some(conn) = self.conn.take() else { return };
                 self.actions.push(Action::Reset(conn.epoch + 1));
+                let detail = match &reason {
+                    CloseReason::ProtocolViolation(e) => Some(e.to_string()),
+                    _ => None,
+                };
                 let reason = conn.close_override.unwrap_or_else(|| match &reason {
                     CloseReason::TransportClose => DisconnectReason::TransportClose,
                     CloseReason::ForcedClose => DisconnectReason::ForcedClose,
@@ -763,7 +768,12 @@ impl State {
                     }
                     _ => DisconnectReason::TransportError,
                 });
-                let description = reason.as_str().to_owned();
+                // "transport error: unexpected http status 403", "transport error: handshake
+                // timed out", ...
+                let description = match detail {
+                    Some(d) if d != reason.as_str() => format!("{reason}: {d}"),
+                    _ => reason.as_str().to_owned(),
+                };
                 for slot in self.sockets.values_mut() {
                     slot.core.handle_connection_closed(now, reason);
                 }

@@ -253,7 +253,10 @@ async fn a_handshake_that_never_comes_times_out_and_is_retried() {
             seen.push(e);
         }
     }
-    assert!(matches!(seen[0], ManagerEvent::Error(_)), "{seen:?}");
+    assert_eq!(
+        seen[0],
+        ManagerEvent::Error("transport error: handshake timed out".into())
+    );
     assert_eq!(seen[1], ManagerEvent::ReconnectAttempt(1));
     assert!(
         matches!(seen[2], ManagerEvent::ReconnectError(_)),
@@ -299,7 +302,17 @@ async fn a_polling_server_answering_garbage_is_a_transport_error() {
     while let Ok(e) = events.try_recv() {
         seen.push(e);
     }
-    assert!(matches!(seen[0], ManagerEvent::Error(_)), "{seen:?}");
+    // A 200 with an undecodable body, then a 500.
+    assert!(
+        matches!(&seen[0], ManagerEvent::Error(e) if e.starts_with("parse error")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&ManagerEvent::ReconnectError(
+            "transport error: unexpected http status 500".into()
+        )),
+        "{seen:?}"
+    );
     assert_eq!(seen.last(), Some(&ManagerEvent::ReconnectFailed));
 }
 
