@@ -1,7 +1,7 @@
 //! The manager: one Engine.IO connection, the namespace sockets multiplexed over it, and the
 //! reconnection loop; one task drives it all.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -404,14 +404,52 @@ pub(crate) struct Slot {
     pub(crate) status: watch::Sender<Status>,
 }
 
+/// Messages held beyond the session's own queue before emits are refused.
+const MAX_OVERFLOW: usize = 65_536;
+
 /// One Engine.IO connection.
 struct Conn {
     epoch: u64,
     session: ClientSession,
+    /// Messages the session's queue had no room for, in order: they go first once it has
+    /// (the queue frees up as POSTs complete). Gone with the connection, as in JS.
+    overflow: VecDeque<Message>,
     decoder: Decoder,
     opened: bool,
     reconnect_attempt: bool,
     close_override: Option<DisconnectReason>,
+}
+
+impl Conn {
+    /// Hands messages to the session, keeping their order: behind earlier overflow, and into
+    /// the overflow when the session's queue is full.
+    fn send(&mut self, messages: impl Iterator<Item = Message>) {
+        for m in messages {
+            if !self.overflow.is_empty() {
+                self.overflow.push_back(m);
+                continue;
+            }
+            match self.session.send(m) {
+                Ok(()) => {}
+                Err(engineio_proto::SendError::Full(frame)) => {
+                    self.overflow.extend(frame.into_message());
+                }
+                // Closed: the packet goes with the connection.
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn retry_overflow(&mut self) {
+        while let Some(m) = self.overflow.pop_front() {
+            if let Err(engineio_proto::SendError::Full(frame)) = self.session.send(m) {
+                if let Some(m) = frame.into_message() {
+                    self.overflow.push_front(m);
+                }
+                return;
+            }
+        }
+    }
 }
 
 /// What the task must do once the lock is released.
@@ -469,11 +507,22 @@ impl State {
         let Some(conn) = self.conn.as_mut().filter(|c| c.session.is_open()) else {
             return false;
         };
-        encoded.messages().all(|m| conn.session.send(m).is_ok())
+        conn.send(encoded.messages());
+        true
     }
 
     pub(crate) fn writable(&self) -> bool {
-        self.conn.as_ref().is_some_and(|c| c.session.is_writable())
+        self.conn
+            .as_ref()
+            .is_some_and(|c| c.overflow.is_empty() && c.session.is_writable())
+    }
+
+    /// Whether the connection holds so many packets beyond the session's queue that emits
+    /// are refused ([`crate::EmitError::BufferFull`]).
+    pub(crate) fn congested(&self) -> bool {
+        self.conn
+            .as_ref()
+            .is_some_and(|c| c.overflow.len() >= MAX_OVERFLOW)
     }
 
     /// Registers (or reuses) the slot of `ns`.
@@ -552,6 +601,7 @@ impl State {
                 self.conn = Some(Conn {
                     epoch: self.epoch,
                     session,
+                    overflow: VecDeque::new(),
                     decoder: Decoder::new(opts.decode_limits),
                     opened: false,
                     reconnect_attempt,
@@ -654,6 +704,9 @@ impl State {
 
     /// Moves everything the state machines produced into actions and application events.
     fn pump(&mut self, now: Instant) {
+        if let Some(conn) = &mut self.conn {
+            conn.retry_overflow();
+        }
         if std::mem::take(&mut self.prune_acks) {
             for slot in self.sockets.values_mut() {
                 slot.core.retain_waiters(|w| !w.is_closed());
@@ -684,11 +737,7 @@ impl State {
                 while let Some(p) = slot.core.poll_transmit() {
                     progress = true;
                     if let Some(conn) = &mut self.conn {
-                        for m in p.encode().messages() {
-                            if conn.session.send(m).is_err() {
-                                tracing::warn!(ns = %ns, "engine queue full: packet dropped");
-                            }
-                        }
+                        conn.send(p.encode().messages());
                     }
                 }
                 progress |= drain_socket(ns, slot, &mut self.app);

@@ -366,7 +366,8 @@ impl Socket {
     /// # Errors
     ///
     /// [`EmitError::Encode`] for a reserved name or arguments serde cannot write,
-    /// [`EmitError::BufferFull`] when disconnected with a full offline buffer,
+    /// [`EmitError::BufferFull`] when disconnected with a full offline buffer (or connected
+    /// with 65 536 packets already waiting for the transport),
     /// [`EmitError::Closed`] after [`Manager::close`].
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> Result<(), EmitError> {
         self.emitter().emit(event, args)
@@ -411,6 +412,9 @@ impl Socket {
             let mut st = shared.lock();
             if st.is_closed() {
                 return Err(EmitError::Closed);
+            }
+            if st.congested() && !opts.volatile {
+                return Err(EmitError::BufferFull);
             }
             let writable = st.writable();
             let slot = st.slot(&self.ns, NamespaceConfig::default());

@@ -494,6 +494,25 @@ async fn a_dropped_ack_future_frees_its_entry() {
 }
 
 #[tokio::test]
+async fn a_burst_larger_than_the_engine_queue_arrives_whole_and_in_order() {
+    const N: usize = 10_000;
+    let mut server = Server::start(0).await;
+    let manager = scenarios::builder(&format!("http://127.0.0.1:{}", server.port))
+        .transports(TransportMode::PollingOnly)
+        .build()
+        .unwrap();
+    let socket = manager.socket("/").connect();
+    socket.wait_connected().await.unwrap();
+    // More than the Engine.IO session queues (4096) while a POST is in flight.
+    for i in 0..N {
+        socket.emit("record", &(i,)).unwrap();
+    }
+    for i in 0..N {
+        assert_eq!(server.next_seen().await.1, format!("[{i}]"));
+    }
+}
+
+#[tokio::test]
 async fn gives_up_after_the_configured_attempts() {
     // A port with nothing listening.
     let port = {
