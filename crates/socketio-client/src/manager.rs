@@ -209,7 +209,9 @@ impl ManagerBuilder {
 ///
 /// Cheap to clone. The connection opens when the first socket connects, reconnects on its own
 /// after a loss (see [`ManagerBuilder`]), and closes when the last socket disconnects, when
-/// [`Manager::close`] is called, or when every handle is dropped.
+/// [`Manager::close`] is called, or when every handle is dropped. Handlers get their socket as
+/// an argument; a handler that captures a `Socket` or `Manager` clone instead keeps the
+/// manager alive until [`Manager::close`].
 #[derive(Clone, Debug)]
 pub struct Manager {
     pub(crate) inner: Arc<Inner>,
