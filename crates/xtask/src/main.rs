@@ -2,7 +2,9 @@
 //!
 //! 1. `cargo test --workspace --all-features` (unit, integration and doc tests);
 //! 2. the interop suites in `interop/` against the official npm packages and python-socketio,
-//!    installing their dependencies from the committed lock files first.
+//!    installing their dependencies from the committed lock files first (our client against
+//!    the npm server is `crates/socketio-client/tests/interop.rs`, run here with `--ignored`
+//!    once `node_modules` is installed).
 //!
 //! Services the tests need (Redis on 127.0.0.1:6379) are started if they are not running.
 
@@ -31,8 +33,12 @@ fn main() -> ExitCode {
 }
 
 fn root() -> PathBuf {
-    // crates/xtask -> workspace root
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    // crates/xtask -> workspace root. `cargo run` sets CARGO_MANIFEST_DIR for the process; it
+    // is read at run time because checkouts sharing one target directory share one xtask
+    // binary, and the path compiled in is the one of whichever checkout built it.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir.join("../..")
 }
 
 /// The cargo target directory: `CARGO_TARGET_DIR` when set (several checkouts may share one),
@@ -93,6 +99,17 @@ fn interop() -> Result<(), String> {
             .current_dir(&dir)
             .args(["ci", "--no-audit", "--no-fund"]))?;
     }
+    // Our client against the official npm server: Rust tests that need node_modules.
+    run(Command::new(&cargo).current_dir(root()).args([
+        "test",
+        "--locked",
+        "-p",
+        "socketio-client",
+        "--test",
+        "interop",
+        "--",
+        "--ignored",
+    ]))?;
     run(Command::new("node")
         .current_dir(&dir)
         .env("TARGET_DIR", target_dir().join("debug"))
