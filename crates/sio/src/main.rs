@@ -40,7 +40,8 @@ HTTP:
   /                   the status page (live sessions, namespaces, rooms, message rates)
   /status.json        the same as JSON
   /socket.io/         the Socket.IO endpoint (polling and WebSocket)
-  /FILE               with --static DIR: the files of DIR (no subdirectories)
+  /FILE               with --static DIR: the files of DIR (no subdirectories; the flag
+                      may be repeated, the directories are searched in order)
 
 Output: stdout stays empty; status lines (the `sio: listening on http://ADDR` readiness
 line, connects and disconnects) go to stderr. Ctrl-C or SIGTERM shut down gracefully: every

@@ -47,9 +47,10 @@ pub(crate) struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: IpAddr,
-    /// Also serve the files of DIR (not its subdirectories) at `/FILE`.
+    /// Also serve the files of DIR (not its subdirectories) at `/FILE`; repeat the flag to
+    /// serve several directories, searched in order.
     #[arg(long = "static", value_name = "DIR")]
-    static_dir: Option<PathBuf>,
+    static_dirs: Vec<PathBuf>,
     /// Do not print a status line per connect and disconnect.
     #[arg(long, short)]
     quiet: bool,
@@ -57,9 +58,7 @@ pub(crate) struct ServeArgs {
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub(crate) async fn run(args: ServeArgs) -> Result<(), String> {
-    if let Some(dir) = &args.static_dir
-        && !dir.is_dir()
-    {
+    if let Some(dir) = args.static_dirs.iter().find(|d| !d.is_dir()) {
         return Err(format!("--static {}: not a directory", dir.display()));
     }
     let io = SocketIo::new(SocketIoConfig::default()).map_err(|e| e.to_string())?;
@@ -75,7 +74,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), String> {
     tokio::spawn(status.clone().sample());
     let site = Site {
         status,
-        static_dir: args.static_dir.map(Arc::from),
+        static_dirs: args.static_dirs.into_iter().map(Arc::from).collect(),
     };
     let service = SocketIoLayer::new(io.clone()).layer(site);
     // The readiness line: tests and scripts wait for it.
@@ -233,7 +232,7 @@ impl AsyncWrite for Tracked {
 #[derive(Clone, Debug)]
 struct Site {
     status: Status,
-    static_dir: Option<Arc<Path>>,
+    static_dirs: Arc<[Arc<Path>]>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -267,10 +266,16 @@ impl Site {
             "/status.json" => serde_json::to_vec(&self.status.report())
                 .ok()
                 .map(|json| ok("application/json", Bytes::from(json))),
-            _ => match &self.static_dir {
-                Some(dir) => static_file(dir, path).await,
-                None => None,
-            },
+            _ => {
+                let mut found = None;
+                for dir in self.static_dirs.iter() {
+                    found = static_file(dir, path).await;
+                    if found.is_some() {
+                        break;
+                    }
+                }
+                found
+            }
         };
         let mut res = res.unwrap_or_else(|| plain(StatusCode::NOT_FOUND, "not found"));
         if method == Method::HEAD {

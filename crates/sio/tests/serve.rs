@@ -457,11 +457,23 @@ async fn static_files_are_served_from_one_directory_only() {
     std::fs::write(dir.join("page.html"), "<p>hi</p>").unwrap();
     std::fs::write(dir.join(".hidden"), "secret").unwrap();
     std::fs::write(dir.join("sub/deep.txt"), "deep").unwrap();
-    let sio = Sio::start(&["--static", dir.to_str().unwrap()]).await;
+    // A second directory, searched after the first.
+    let sub = dir.join("sub");
+    std::fs::write(sub.join("page.html"), "shadowed").unwrap();
+    let sio = Sio::start(&[
+        "--static",
+        dir.to_str().unwrap(),
+        "--static",
+        sub.to_str().unwrap(),
+    ])
+    .await;
 
     let (code, head, body) = http(&sio.addr, "GET", "/page.html", "").await;
     assert_eq!((code, body.as_str()), (200, "<p>hi</p>"));
     assert!(head.contains("content-type: text/html"));
+    let (code, head, body) = http(&sio.addr, "GET", "/deep.txt", "").await;
+    assert_eq!((code, body.as_str()), (200, "deep"));
+    assert!(head.contains("content-type: text/plain"));
     for path in [
         "/.hidden",
         "/sub/deep.txt",
