@@ -1,0 +1,100 @@
+//! A Socket.IO v5 client on tokio: HTTP long-polling and WebSocket (with the upgrade between
+//! them), TLS through rustls, namespaces multiplexed over one connection, acknowledgements
+//! both ways, binary arguments, offline buffering, `retries`, and reconnection with the JS
+//! client's backoff.
+//!
+//! A [`Manager`] is one connection to one server; each namespace gets a [`Socket`] on it.
+//! The protocol logic that needs no I/O (backoff, acks, buffers, retries, the connect state of
+//! a namespace) lives in [`sans_io`] and is tested with a virtual clock; the Engine.IO session
+//! is `engineio_proto::ClientSession`, the codec `socketio_proto`.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use socketio_client::{AckSender, Manager, Socket};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let manager = Manager::builder("http://127.0.0.1:3000").build()?;
+//! let socket = manager
+//!     .socket("/chat")
+//!     .auth(&serde_json::json!({ "token": "secret" }))
+//!     .on("message", |_socket: Socket, (user, text): (String, String), _ack| async move {
+//!         println!("{user}: {text}");
+//!     })
+//!     // Answer the server's emitWithAck.
+//!     .on("ping", |_socket, (): (), ack: Option<AckSender>| async move {
+//!         if let Some(ack) = ack {
+//!             let _ = ack.send(&("pong",));
+//!         }
+//!     })
+//!     .on_disconnect(|_socket, reason| println!("disconnected: {reason}"))
+//!     .connect();
+//! socket.wait_connected().await?;
+//!
+//! socket.emit("message", &("hello",))?;
+//! let (stored,): (bool,) = socket
+//!     .emit_with_ack("store", &("key", 42))
+//!     .timeout(Duration::from_secs(5))
+//!     .await?;
+//! println!("stored: {stored}");
+//! socket.disconnect();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Behaviour, as in the JS client
+//!
+//! - **Reconnection**: on by default; delays `min(1000 · 2ⁿ ± jitter, 5000)` ms with a
+//!   randomization factor of 0.5 ([`sans_io::Backoff`]), unlimited attempts, the counter reset
+//!   after a success; [`ManagerEvent`]s report each attempt. A socket disconnected by the
+//!   server (`io server disconnect`) or by the application (`io client disconnect`) does not
+//!   reconnect; every other [`DisconnectReason`] does.
+//! - **Offline buffering**: emits while disconnected are held (at most
+//!   [`SocketBuilder::max_buffered`], 1024 by default; beyond that `emit` fails with
+//!   [`EmitError::BufferFull`]) and sent in order on connect. Volatile emits are dropped
+//!   instead.
+//! - **Acks**: [`Socket::emit_with_ack`] with [`EmitWithAck::timeout`] fails with
+//!   [`AckError::Timeout`] when no reply comes in time, and the pending entry is freed; a
+//!   disconnect fails the acks in flight with [`AckError::Disconnected`].
+//! - **Retries**: with [`SocketBuilder::retries`] and [`SocketBuilder::ack_timeout`] every
+//!   emit is delivered at least once: one packet in flight at a time, re-sent under a new ack
+//!   id after each timeout. The server sees a retried event again when only its ack was lost,
+//!   so handlers that must run once deduplicate (by an id in the arguments).
+
+mod config;
+mod error;
+mod manager;
+pub mod sans_io;
+mod socket;
+mod transport;
+
+pub use config::TransportMode;
+pub use engineio_proto::Transport;
+pub use error::{AckError, ConnectError, EmitError, Error, ErrorKind};
+pub use manager::{Manager, ManagerBuilder, ManagerEvent};
+pub use sans_io::DisconnectReason;
+pub use socket::{AckFuture, AckSender, EmitWithAck, Emitter, Socket, SocketBuilder};
+pub use socketio_proto::{Binary, Payload};
+
+/// A socket for the URL's namespace on a manager shared per server (the JS `io(url)`): two
+/// namespaces of one server share one connection unless `force_new` is set or the namespace is
+/// already in use on the shared manager.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), socketio_client::Error> {
+/// use socketio_client::{io, Manager};
+///
+/// let admin = io(Manager::builder("http://127.0.0.1:3000/admin"))?.connect();
+/// let main = io(Manager::builder("http://127.0.0.1:3000/"))?.connect();
+/// assert!(admin.manager().same_connection(main.manager()));
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+///
+/// As [`ManagerBuilder::build`].
+pub fn io(builder: ManagerBuilder) -> Result<SocketBuilder, Error> {
+    let (manager, ns) = manager::cached_manager(builder)?;
+    Ok(manager.socket(&ns))
+}
