@@ -5,97 +5,16 @@
 #![allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
 #![allow(clippy::missing_panics_doc, reason = "tests")]
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
+use tokio::process::Command;
 use tokio_tungstenite::tungstenite::Message;
 
-/// Bound of every wait in these tests.
-const WAIT: Duration = Duration::from_secs(10);
+mod common;
 
-/// A running `sio serve`.
-struct Sio {
-    child: Child,
-    /// `127.0.0.1:PORT`.
-    addr: String,
-    /// Its stderr, line by line.
-    stderr: mpsc::UnboundedReceiver<String>,
-}
-
-impl Sio {
-    async fn start(extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sio"))
-            .args(["serve", "--port", "0"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let (tx, stderr) = mpsc::unbounded_channel();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut sio = Self {
-            child,
-            addr: String::new(),
-            stderr,
-        };
-        let ready = sio
-            .wait_line(|l| l.starts_with("sio: listening on http://"))
-            .await;
-        let url = ready.trim_start_matches("sio: listening on http://");
-        sio.addr = url.split('/').next().unwrap().to_owned();
-        sio
-    }
-
-    /// The next stderr line matching `pred` (earlier lines are skipped).
-    async fn wait_line(&mut self, pred: impl Fn(&str) -> bool) -> String {
-        loop {
-            let line = tokio::time::timeout(WAIT, self.stderr.recv())
-                .await
-                .expect("a stderr line in time")
-                .expect("sio still running");
-            if pred(&line) {
-                return line;
-            }
-        }
-    }
-
-    /// Sends SIGTERM.
-    fn terminate(&self) {
-        let pid = self.child.id().unwrap().to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits for the exit; returns its success and what it wrote on stdout.
-    async fn exit(mut self) -> (bool, String) {
-        let mut stdout = self.child.stdout.take().unwrap();
-        let status = tokio::time::timeout(WAIT, self.child.wait())
-            .await
-            .expect("sio exits in time")
-            .unwrap();
-        let mut out = String::new();
-        stdout.read_to_string(&mut out).await.unwrap();
-        (status.success(), out)
-    }
-}
+use common::{Sio, WAIT};
 
 type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
 
