@@ -4,7 +4,10 @@
 //! 2. the interop suites in `interop/` against the official npm packages and python-socketio,
 //!    installing their dependencies from the committed lock files first (our client against
 //!    the npm server is `crates/socketio-client/tests/interop.rs`, run here with `--ignored`
-//!    once `node_modules` is installed).
+//!    once `node_modules` is installed);
+//! 3. the browser test in `interop/browser/`: headless Chromium (Debian's `chromium`, installed
+//!    with apt-get when missing; `CHROMIUM` overrides the binary) driven by playwright-core
+//!    against `sio serve`.
 //!
 //! Services the tests need (Redis on 127.0.0.1:6379) are started if they are not running.
 
@@ -77,7 +80,7 @@ fn test(args: &[String]) -> Result<(), String> {
     interop()
 }
 
-/// Runs the interop suites, if present.
+/// Runs the interop suites and the browser test, if present.
 fn interop() -> Result<(), String> {
     let dir = root().join("interop");
     if !dir.join("package.json").exists() {
@@ -128,7 +131,59 @@ fn interop() -> Result<(), String> {
             .env("TARGET_DIR", target_dir().join("debug"))
             .args(["-m", "pytest", "-q", "."]))?;
     }
-    Ok(())
+    browser(&dir.join("browser"))
+}
+
+/// Runs the real-browser test in `dir` (`interop/browser`), if present.
+fn browser(dir: &Path) -> Result<(), String> {
+    if !dir.join("package.json").exists() {
+        return Ok(());
+    }
+    let chromium = ensure_chromium()?;
+    if !dir.join("node_modules/.package-lock.json").exists() || lock_newer(dir) {
+        run(Command::new("npm")
+            .current_dir(dir)
+            .args(["ci", "--no-audit", "--no-fund"]))?;
+    }
+    run(Command::new("node")
+        .current_dir(dir)
+        .env("TARGET_DIR", target_dir().join("debug"))
+        .env("CHROMIUM", chromium)
+        .args(["--test", "--test-concurrency=1", "tests/"]))
+}
+
+/// The Chromium binary: `CHROMIUM`, or `chromium` on the PATH, installed from Debian's
+/// packages when missing (the project's machines and CI run as root).
+fn ensure_chromium() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("CHROMIUM").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    if let Some(path) = which("chromium") {
+        return Ok(path);
+    }
+    if which("apt-get").is_some() {
+        eprintln!("xtask: chromium is not installed, installing Debian's package");
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        run(Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-qq", "chromium"]))?;
+        if let Some(path) = which("chromium") {
+            return Ok(path);
+        }
+    }
+    Err(
+        "the browser test needs Chromium: install Debian's `chromium` package, or set \
+         CHROMIUM to a Chromium binary"
+            .into(),
+    )
+}
+
+/// The first executable file called `name` in the PATH's directories.
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
 }
 
 fn lock_newer(dir: &Path) -> bool {

@@ -106,6 +106,9 @@ impl IoConnection {
 
     fn dispatch(&mut self, packet: Packet, tasks: &mut Tasks) {
         let slot = self.slot(packet.ns().as_str());
+        if let Some(Slot::Connected(socket)) = &slot {
+            socket.count_received();
+        }
         match (slot, packet) {
             (None, Packet::Connect { ns, auth }) => self.connect(ns, auth, tasks),
             (Some(Slot::Connected(socket)), Packet::Event { data, ack, .. }) => {

@@ -20,7 +20,7 @@ use socketio_proto::{DecodeLimits, Namespace};
 
 pub use args::Args;
 pub use client::{IoConnection, IoHandler};
-pub use ns::{Broadcast, ConnectError, Nsp};
+pub use ns::{Broadcast, ConnectError, NsStats, Nsp};
 pub use socket::{AckError, AckSender, EmitError, Socket};
 
 use crate::engine::{Engine, EngineBody, EngineConfig};
@@ -321,6 +321,23 @@ impl SocketIo {
             .get(&name)
             .cloned()
             .map(Nsp)
+    }
+
+    /// Every namespace of this server, sorted by name: the registered ones and the children
+    /// that dynamic namespaces created so far.
+    #[must_use]
+    pub fn namespaces(&self) -> Vec<Nsp> {
+        let mut all: Vec<Nsp> = self
+            .inner
+            .namespaces
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .map(Nsp)
+            .collect();
+        all.sort_by(|a, b| a.name().cmp(b.name()));
+        all
     }
 
     /// Broadcast to room `room` of the main namespace.

@@ -74,6 +74,9 @@ pub(crate) struct NsInner {
     next_ack: AtomicU64,
     /// The dynamic namespace that created this one, if any.
     parent: std::sync::OnceLock<std::sync::Weak<super::ParentInner>>,
+    /// Packets received from and queued for this namespace's sockets ([`Nsp::stats`]).
+    received: AtomicU64,
+    sent: AtomicU64,
 }
 
 impl NsInner {
@@ -91,7 +94,19 @@ impl NsInner {
             sockets: RwLock::new(HashMap::new()),
             next_ack: AtomicU64::new(0),
             parent: std::sync::OnceLock::new(),
+            received: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
         }
+    }
+
+    /// A packet from one of this namespace's sockets was dispatched.
+    pub(crate) fn count_received(&self) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A packet was queued for one of this namespace's sockets.
+    pub(crate) fn count_sent(&self) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn set_parent(&self, parent: std::sync::Weak<super::ParentInner>) {
@@ -153,6 +168,20 @@ impl NsInner {
     }
 }
 
+/// Traffic counters of one namespace on this node, from its registration on
+/// ([`Nsp::stats`]). Sample them twice to get rates.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct NsStats {
+    /// Socket.IO packets received from the namespace's connected sockets (events,
+    /// acknowledgements, disconnects; a binary packet counts once, attachments included).
+    pub packets_received: u64,
+    /// Socket.IO packets queued for the namespace's sockets: one per recipient (a broadcast
+    /// to ten sockets counts ten), connect replies included; a volatile packet dropped for a
+    /// slow client does not count.
+    pub packets_sent: u64,
+}
+
 /// A namespace handle: middlewares, broadcasts, socket lookup.
 #[derive(Clone)]
 pub struct Nsp(pub(crate) Arc<NsInner>);
@@ -196,6 +225,15 @@ impl Nsp {
     #[must_use]
     pub fn socket(&self, id: &str) -> Option<Socket> {
         self.0.socket(id)
+    }
+
+    /// The packet counters of this namespace on this node (two relaxed atomic loads).
+    #[must_use]
+    pub fn stats(&self) -> NsStats {
+        NsStats {
+            packets_received: self.0.received.load(Ordering::Relaxed),
+            packets_sent: self.0.sent.load(Ordering::Relaxed),
+        }
     }
 
     /// A broadcast to everyone in the namespace.

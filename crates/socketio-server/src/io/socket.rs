@@ -463,6 +463,11 @@ impl Socket {
         self.0.connected.store(true, Ordering::Release);
     }
 
+    /// A packet from the client reached this socket ([`super::NsStats`]).
+    pub(crate) fn count_received(&self) {
+        self.0.ns.count_received();
+    }
+
     pub(crate) fn namespace(&self) -> Namespace {
         self.0.ns.namespace.clone()
     }
@@ -480,7 +485,8 @@ impl Socket {
     /// otherwise (the slow-client policy: never block others, never grow without bound).
     pub(crate) fn send_frames(&self, frames: &[Frame], volatile: bool) {
         match self.0.engine.send_group(frames) {
-            Ok(()) | Err(SocketSendError::Closed) => {}
+            Ok(()) => self.0.ns.count_sent(),
+            Err(SocketSendError::Closed) => {}
             Err(SocketSendError::Full) if volatile => {}
             Err(_) => {
                 tracing::debug!(id = %self.0.id, "outgoing queue full, closing slow client");
