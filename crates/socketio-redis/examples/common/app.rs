@@ -162,6 +162,10 @@ fn on_connect(socket: &Socket, nsp: &Nsp) {
         s.join(&room);
         answer(ack, &json!(true));
     });
+    socket.on("set-data", |s, args, ack| async move {
+        s.set_data(args.first().unwrap_or_default());
+        answer(ack, &json!(true));
+    });
     socket.on("leave", |s, args, ack| async move {
         let room: String = args.first().unwrap_or_default();
         s.leave(&room);
