@@ -2,7 +2,7 @@
 //! subscriber task that reconnects, resubscribes and hands each message to its namespace's
 //! adapter.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::Duration;
@@ -209,7 +209,25 @@ impl RedisCluster {
         {
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        let client = redis::Client::open(url).map_err(|e| Error::new(ErrorKind::Config, e))?;
+        let client = match &config.tls_root_certs {
+            None => redis::Client::open(url),
+            #[cfg(feature = "tls")]
+            Some(pem) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            #[cfg(not(feature = "tls"))]
+            Some(_) => {
+                return Err(Error::msg(
+                    ErrorKind::Config,
+                    "tls_root_certs needs the tls feature",
+                ));
+            }
+        }
+        .map_err(|e| Error::new(ErrorKind::Config, e))?;
         let manager_config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.connect_timeout))
             .set_response_timeout(Some(config.requests_timeout))
@@ -321,15 +339,9 @@ async fn publisher(shared: Weak<Shared>, mut rx: mpsc::Receiver<Outgoing>) {
             pipe.cmd("PUBLISH").arg(m.channel).arg(m.payload).ignore();
         }
         let mut conn = shared.conn.clone();
-        let mut result = pipe.query_async::<()>(&mut conn).await;
-        if let Err(e) = &result
-            && (e.is_io_error() || e.is_connection_dropped())
-            && shared.is_up()
-        {
-            // A connection broken by an outage fails once, then the manager reconnects.
-            result = pipe.query_async::<()>(&mut conn).await;
-        }
-        if let Err(e) = result {
+        // No retry: a pipeline that failed half-way may have been published in part, and a
+        // retry could deliver twice (Socket.IO promises at most once).
+        if let Err(e) = pipe.query_async::<()>(&mut conn).await {
             shared.lost.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(error = %e, "redis publish failed");
         }
@@ -383,7 +395,8 @@ async fn session(shared: &Weak<Shared>, client: &redis::Client) -> Result<(), Er
         .map_err(|_| Error::msg(ErrorKind::Unavailable, "connect timed out"))?
         .map_err(|e| Error::new(ErrorKind::Unavailable, e))?;
     let (mut sink, mut stream) = pubsub.split();
-    let mut subscribed: HashSet<String> = HashSet::new();
+    // What this connection is subscribed to, by namespace (the channels name the adapter's uid).
+    let mut subscribed: HashMap<String, codec::Channels> = HashMap::new();
     let mut ping = tokio::time::interval(ping_interval);
     ping.tick().await;
     let mut first = true;
@@ -394,25 +407,30 @@ async fn session(shared: &Weak<Shared>, client: &redis::Client) -> Result<(), Er
         // Bring the subscriptions in line with the registry.
         let generation = s.generation.load(Ordering::Acquire);
         let wanted = s.namespaces();
-        let wanted_names: HashSet<&String> = wanted.iter().map(|(n, _)| n).collect();
-        let gone: Vec<String> = subscribed
+        let stale: Vec<String> = subscribed
             .iter()
-            .filter(|n| !wanted_names.contains(n))
-            .cloned()
+            .filter(|(ns, c)| {
+                !wanted
+                    .iter()
+                    .any(|(w, a)| w == *ns && a.channels().specific_response == c.specific_response)
+            })
+            .map(|(ns, _)| ns.clone())
             .collect();
-        for ns in gone {
-            let c = codec::Channels::new(&s.config.key, &ns, "");
+        for ns in stale {
+            let Some(c) = subscribed.remove(&ns) else {
+                continue;
+            };
             tokio::time::timeout(connect_timeout, async {
                 sink.punsubscribe(c.pattern()).await?;
-                sink.unsubscribe(&[c.request, c.response]).await
+                sink.unsubscribe(&[c.request, c.response, c.specific_response])
+                    .await
             })
             .await
             .map_err(|_| Error::msg(ErrorKind::Unavailable, "unsubscribe timed out"))?
             .map_err(|e| Error::new(ErrorKind::Unavailable, e))?;
-            subscribed.remove(&ns);
         }
         for (ns, adapter) in &wanted {
-            if subscribed.contains(ns) {
+            if subscribed.contains_key(ns) {
                 continue;
             }
             let c = adapter.channels();
@@ -424,7 +442,7 @@ async fn session(shared: &Weak<Shared>, client: &redis::Client) -> Result<(), Er
             .await
             .map_err(|_| Error::msg(ErrorKind::Unavailable, "subscribe timed out"))?
             .map_err(|e| Error::new(ErrorKind::Unavailable, e))?;
-            subscribed.insert(ns.clone());
+            subscribed.insert(ns.clone(), c.clone());
         }
         drop(wanted);
         if first {

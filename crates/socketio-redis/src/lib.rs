@@ -74,6 +74,9 @@ pub struct RedisAdapterConfig {
     pub reconnect_max: Duration,
     /// How often the subscriber connection is checked with a PING (5 s).
     pub health_check_interval: Duration,
+    /// PEM root certificates to trust for `rediss://` instead of the system's (a private CA).
+    /// Needs the `tls` feature.
+    pub tls_root_certs: Option<Vec<u8>>,
 }
 
 impl Default for RedisAdapterConfig {
@@ -88,6 +91,7 @@ impl Default for RedisAdapterConfig {
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
             health_check_interval: Duration::from_secs(5),
+            tls_root_certs: None,
         }
     }
 }

@@ -642,6 +642,10 @@ struct PrivateRedis {
 
 impl PrivateRedis {
     async fn start(port: u16) -> Self {
+        Self::start_with(port, &[]).await
+    }
+
+    async fn start_with(port: u16, extra: &[&str]) -> Self {
         let mut child = tokio::process::Command::new("redis-server")
             .args([
                 "--bind",
@@ -653,6 +657,7 @@ impl PrivateRedis {
                 "--appendonly",
                 "no",
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -751,4 +756,126 @@ async fn redis_restart_local_delivery_continues_and_the_cluster_recovers() {
     assert_eq!(r["sockets"].as_array().unwrap().len(), 3);
     assert!(a.cluster.stats().connects >= 2);
     drop((a, b));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_and_acl_user_urls() {
+    let redis = PrivateRedis::start_with(
+        free_port(),
+        &[
+            "--requirepass",
+            "topsecret",
+            "--user",
+            "alice",
+            "on",
+            ">wonderland",
+            "~*",
+            "&*",
+            "+@all",
+        ],
+    )
+    .await;
+    let config = RedisAdapterConfig::with_key("acl");
+    let alice = format!("redis://alice:wonderland@127.0.0.1:{}", redis.port);
+    let default_user = format!("redis://:topsecret@127.0.0.1:{}", redis.port);
+    let a = node(&alice, config.clone(), "A").await;
+    let b = node(&default_user, config.clone(), "B").await;
+    let mut a1 = Client::connect(&a.addr).await;
+    let mut b1 = Client::connect(&b.addr).await;
+    assert_eq!(a1.call("server-count", &[]).await, json!(2));
+    a1.call("bcast", &[json!({"event": "authed"})]).await;
+    assert_eq!(b1.next_event().await.0, "authed");
+
+    // A wrong password never connects; the server still serves its own clients, and
+    // cross-node operations fail at once.
+    let wrong = RedisCluster::new(
+        &format!("redis://alice:nope@127.0.0.1:{}", redis.port),
+        config,
+    )
+    .unwrap();
+    let mut sio = SocketIoConfig::default();
+    let w = wrong.clone();
+    sio.adapter = AdapterFactory::new(move |ns| w.adapter(ns));
+    let io = SocketIo::new(sio).unwrap();
+    app::install(&io, "C");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(io.clone().serve(listener));
+    assert!(!wrong.wait_connected(Duration::from_millis(500)).await);
+    let mut c1 = Client::connect(&addr).await;
+    assert_eq!(
+        c1.call("bcast", &[json!({"event": "local-only"})]).await,
+        json!(false)
+    );
+    assert_eq!(c1.next_event().await.0, "local-only");
+    assert_eq!(
+        c1.call("server-count", &[]).await,
+        json!("adapter bus unavailable")
+    );
+    drop((a, b));
+}
+
+/// `rediss://` to a private Redis with TLS, trusting a CA made for the test (openssl CLI).
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_private_ca() {
+    let dir = std::env::temp_dir().join(format!("sio-redis-tls-{}", unique_key("tls")));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sh = |script: &str| {
+        let ok = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "{script}");
+    };
+    sh(
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=test-ca \
+        -keyout ca.key -out ca.pem",
+    );
+    sh(
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr",
+    );
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    sh(
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 \
+        -extfile ext.cnf -out server.pem",
+    );
+    let port = free_port();
+    let p = |f: &str| dir.join(f).to_string_lossy().into_owned();
+    let redis = PrivateRedis::start_with(
+        free_port(),
+        &[
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            &p("server.pem"),
+            "--tls-key-file",
+            &p("server.key"),
+            "--tls-ca-cert-file",
+            &p("ca.pem"),
+            "--tls-auth-clients",
+            "no",
+        ],
+    )
+    .await;
+    let mut config = RedisAdapterConfig::with_key("tls");
+    config.tls_root_certs = Some(std::fs::read(dir.join("ca.pem")).unwrap());
+    let url = format!("rediss://127.0.0.1:{port}");
+    let a = node(&url, config.clone(), "A").await;
+    let b = node(&url, config, "B").await;
+    let mut a1 = Client::connect(&a.addr).await;
+    let mut b1 = Client::connect(&b.addr).await;
+    a1.call("bcast", &[json!({"event": "over-tls", "bin": true})])
+        .await;
+    assert_eq!(
+        b1.next_event().await,
+        ("over-tls".to_owned(), vec![json!({"bin": [1, 2, 3]})])
+    );
+    drop((a, b, redis));
+    let _ = std::fs::remove_dir_all(&dir);
 }
