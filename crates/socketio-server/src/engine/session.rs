@@ -353,7 +353,14 @@ impl<C: Connection> SessionTask<C> {
             let can_read = self.tasks.len() < self.max_tasks;
             tokio::select! {
                 biased;
-                () = self.shared.close.notified() => self.session.close(now()),
+                () = self.shared.close.notified() => {
+                    // What was queued before the close goes out first, as `close` promises
+                    // (a DISCONNECT packet right before `disconnect(true)`, for one).
+                    while let Some(cmd) = self.shared.pop() {
+                        self.on_cmd(cmd, &mut waiting);
+                    }
+                    self.session.close(now());
+                }
                 cmd = self.shared.recv() => match cmd {
                     Some(cmd) => self.on_cmd(cmd, &mut waiting),
                     None => self.session.close(now()),

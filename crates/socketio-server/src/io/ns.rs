@@ -668,7 +668,14 @@ impl Broadcast {
                 t = rx.recv() => match t {
                     Some(Tally::Count(n)) => { reported += 1; expected += n; }
                     Some(Tally::Reply(p)) => got.extend(Args::of_ack(p)),
-                    None => break,
+                    // Every callback is gone (the adapter gave up on the missing answers):
+                    // nothing more can come, so this is the timeout's result, early.
+                    None => {
+                        for s in self.sockets() {
+                            s.forget_ack(id);
+                        }
+                        return Err(AckError::Timeout(got));
+                    }
                 },
                 () = &mut deadline => {
                     for s in self.sockets() {
