@@ -83,6 +83,11 @@ pub trait LocalSocket: Send + Sync + 'static {
     fn register_ack(&self, id: AckId, callback: AckCallback);
     /// Disconnects the socket from the namespace (`server namespace disconnect`).
     fn disconnect(&self);
+    /// Disconnects the socket and closes its underlying connection (Node's
+    /// `disconnect(true)`). The default only disconnects it from the namespace.
+    fn close(&self) {
+        self.disconnect();
+    }
     /// Forgets the acknowledgement `id` if it is still pending (its wait is over). The default
     /// does nothing.
     fn forget_ack(&self, id: AckId) {

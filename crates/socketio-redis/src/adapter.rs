@@ -298,8 +298,13 @@ impl AdapterInner {
                             }
                         }
                         _ => {
+                            let close = get(&req, "close").and_then(Value::as_bool) == Some(true);
                             for s in self.local.local_sockets(&opts) {
-                                s.disconnect();
+                                if close {
+                                    s.close();
+                                } else {
+                                    s.disconnect();
+                                }
                             }
                         }
                     }
@@ -322,6 +327,9 @@ impl AdapterInner {
                                 self.local.leave(socket.id(), r);
                             }
                         }
+                    }
+                    _ if get(&req, "close").and_then(Value::as_bool) == Some(true) => {
+                        socket.close();
                     }
                     _ => socket.disconnect(),
                 }

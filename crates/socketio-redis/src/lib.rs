@@ -38,9 +38,9 @@
 //! # }
 //! ```
 //!
-//! Known differences from the reference: `disconnectSockets(close)` always sends `close:
-//! false` and a remote `close: true` only disconnects the namespace; `fetchSockets` answers
-//! carry no `handshake.time`/`issued`.
+//! Known differences from the reference: our `disconnect_sockets` always sends `close: false`
+//! (a remote `close: true` is honoured); `fetchSockets` answers carry no `handshake.time` or
+//! `issued`.
 
 mod adapter;
 mod cluster;

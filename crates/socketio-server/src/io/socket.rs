@@ -568,6 +568,11 @@ impl LocalSocket for Socket {
         Self::disconnect(self);
     }
 
+    fn close(&self) {
+        Self::disconnect(self);
+        self.0.engine.close();
+    }
+
     fn forget_ack(&self, id: AckId) {
         Self::forget_ack(self, id);
     }
