@@ -292,6 +292,26 @@ impl RedisCluster {
             .is_ok_and(|r| r.is_ok())
     }
 
+    /// Waits until the subscriber has made at least `n` connections (1: the first one, 2: one
+    /// reconnection, ...) and is subscribed again (at most `timeout`); returns whether it has.
+    pub async fn wait_connections(&self, n: u64, timeout: Duration) -> bool {
+        let mut rx = self.shared.ready.subscribe();
+        let shared = &self.shared;
+        let reached = async {
+            loop {
+                if *rx.borrow_and_update() && shared.connects.load(Ordering::Acquire) >= n {
+                    return true;
+                }
+                if rx.changed().await.is_err() {
+                    return false;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, reached)
+            .await
+            .unwrap_or(false)
+    }
+
     /// Waits until the subscriber has lost its connection (at most `timeout`); returns
     /// whether it has. While disconnected, cross-node operations fail at once with
     /// [`AdapterError::Unavailable`].
@@ -447,7 +467,7 @@ async fn session(shared: &Weak<Shared>, client: &redis::Client) -> Result<(), Er
         drop(wanted);
         if first {
             first = false;
-            s.connects.fetch_add(1, Ordering::Relaxed);
+            s.connects.fetch_add(1, Ordering::AcqRel);
             s.set_up(true);
             tracing::info!("redis subscriber connected");
             // Let the publishing connection notice an outage now rather than on a publish.

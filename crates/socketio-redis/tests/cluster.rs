@@ -747,14 +747,13 @@ async fn redis_restart_local_delivery_continues_and_the_cluster_recovers() {
 
     // Redis comes back on the same port: both nodes reconnect and resubscribe by themselves.
     let _redis2 = PrivateRedis::start(redis.port).await;
-    assert!(a.cluster.wait_connected(Duration::from_secs(15)).await);
-    assert!(b.cluster.wait_connected(Duration::from_secs(15)).await);
+    assert!(a.cluster.wait_connections(2, Duration::from_secs(15)).await);
+    assert!(b.cluster.wait_connections(2, Duration::from_secs(15)).await);
     assert_eq!(a1.call("server-count", &[]).await, json!(2));
     a1.call("bcast", &[json!({"event": "after"})]).await;
     assert_eq!(b1.next_event().await.0, "after");
     let r = a1.call("fetch", &[json!({})]).await;
     assert_eq!(r["sockets"].as_array().unwrap().len(), 3);
-    assert!(a.cluster.stats().connects >= 2);
     drop((a, b));
 }
 
@@ -878,4 +877,50 @@ async fn tls_with_a_private_ca() {
     );
     drop((a, b, redis));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// E6: Redis drops our subscriber (`CLIENT KILL TYPE pubsub`); it is noticed and the
+/// subscriptions come back without restarting the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_subscriber_connections_resubscribe() {
+    let redis = PrivateRedis::start(free_port()).await;
+    let config = RedisAdapterConfig::with_key("kill");
+    let a = node(&redis.url(), config.clone(), "A").await;
+    let b = node(&redis.url(), config, "B").await;
+    let mut a1 = Client::connect(&a.addr).await;
+    let mut b1 = Client::connect(&b.addr).await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let killed: u64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(killed, 2);
+    assert!(a.cluster.wait_connections(2, Duration::from_secs(10)).await);
+    assert!(b.cluster.wait_connections(2, Duration::from_secs(10)).await);
+    assert_eq!(a1.call("server-count", &[]).await, json!(2));
+    a1.call("bcast", &[json!({"event": "back"})]).await;
+    assert_eq!(b1.next_event().await.0, "back");
+    assert_eq!(b.cluster.stats().connects, 2);
+    drop((a, b, redis));
+}
+
+/// A remote client that never answers: the broadcast with acks ends at its timeout with the
+/// replies that came (E12's promise: once, with the partial result).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_with_ack_times_out_with_partial_replies() {
+    let (a, b, _) = pair("ack-timeout").await;
+    let mut a1 = Client::connect(&a.addr).await;
+    let _silent = Client::connect(&b.addr).await;
+    a1.answer = Some(json!("a1"));
+    let started = tokio::time::Instant::now();
+    let r = a1
+        .call("bcast-ack", &[json!({"event": "ask", "timeout": 300})])
+        .await;
+    assert_eq!(r, json!({"ok": false, "replies": ["a1"]}));
+    assert!(started.elapsed() < Duration::from_secs(3));
+    drop((a, b));
 }
