@@ -406,8 +406,12 @@ fn jitter(d: Duration) -> Duration {
 
 /// One subscriber connection, until it fails. `Ok` when the cluster handle is gone.
 async fn session(shared: &Weak<Shared>, client: &redis::Client) -> Result<(), Error> {
-    let (connect_timeout, ping_interval) = match shared.upgrade() {
-        Some(s) => (s.config.connect_timeout, s.config.health_check_interval),
+    let (connect_timeout, ping_interval, ping_timeout) = match shared.upgrade() {
+        Some(s) => (
+            s.config.connect_timeout,
+            s.config.health_check_interval,
+            s.config.requests_timeout.max(s.config.connect_timeout),
+        ),
         None => return Ok(()),
     };
     let pubsub = tokio::time::timeout(connect_timeout, client.get_async_pubsub())
@@ -420,6 +424,9 @@ async fn session(shared: &Weak<Shared>, client: &redis::Client) -> Result<(), Er
     let mut ping = tokio::time::interval(ping_interval);
     ping.tick().await;
     let mut first = true;
+    // Traffic proves the connection alive: a PING is sent only after a quiet interval (under
+    // load, a PING queued behind a burst could otherwise time out on a healthy connection).
+    let mut last_rx = tokio::time::Instant::now();
     loop {
         let Some(s) = shared.upgrade() else {
             return Ok(());
@@ -491,12 +498,16 @@ async fn session(shared: &Weak<Shared>, client: &redis::Client) -> Result<(), Er
                     let Some(msg) = msg else {
                         return Err(Error::msg(ErrorKind::Unavailable, "connection closed"));
                     };
+                    last_rx = tokio::time::Instant::now();
                     let Some(s) = shared.upgrade() else { return Ok(()) };
                     dispatch(&s, &msg);
                 }
                 () = &mut changed => break,
                 _ = ping.tick() => {
-                    tokio::time::timeout(connect_timeout, sink.ping::<()>())
+                    if last_rx.elapsed() < ping_interval {
+                        continue;
+                    }
+                    tokio::time::timeout(ping_timeout, sink.ping::<()>())
                         .await
                         .map_err(|_| Error::msg(ErrorKind::Unavailable, "ping timed out"))?
                         .map_err(|e| Error::new(ErrorKind::Unavailable, e))?;

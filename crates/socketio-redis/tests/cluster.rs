@@ -924,3 +924,47 @@ async fn broadcast_with_ack_times_out_with_partial_replies() {
     assert!(started.elapsed() < Duration::from_secs(3));
     drop((a, b));
 }
+
+/// E2: Redis unreachable when the servers start: they serve their own clients, keep retrying
+/// with backoff, and join the cluster once Redis is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_started_before_redis_join_when_it_comes() {
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let mut config = RedisAdapterConfig::with_key("late");
+    config.reconnect_max = Duration::from_millis(300);
+    let start = |name: &'static str| {
+        let (url, config) = (url.clone(), config.clone());
+        async move {
+            let cluster = RedisCluster::new(&url, config).unwrap();
+            let mut sio = SocketIoConfig::default();
+            let c = cluster.clone();
+            sio.adapter = AdapterFactory::new(move |ns| c.adapter(ns));
+            let io = SocketIo::new(sio).unwrap();
+            app::install(&io, name);
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            tokio::spawn(io.clone().serve(listener));
+            Node { io, addr, cluster }
+        }
+    };
+    let a = start("A").await;
+    let b = start("B").await;
+    let mut a1 = Client::connect(&a.addr).await;
+    let mut b1 = Client::connect(&b.addr).await;
+    assert!(!a.cluster.is_connected());
+    assert_eq!(
+        a1.call("bcast", &[json!({"event": "alone"})]).await,
+        json!(false)
+    );
+    assert_eq!(a1.next_event().await.0, "alone");
+    let _redis = PrivateRedis::start(port).await;
+    assert!(a.cluster.wait_connected(Duration::from_secs(10)).await);
+    assert!(b.cluster.wait_connected(Duration::from_secs(10)).await);
+    assert_eq!(
+        a1.call("bcast", &[json!({"event": "together"})]).await,
+        json!(true)
+    );
+    assert_eq!(b1.next_event().await.0, "together");
+    drop((a, b));
+}
