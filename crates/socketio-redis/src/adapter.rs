@@ -819,3 +819,191 @@ impl Adapter for RedisAdapter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use engineio_proto::Frame;
+    use proptest::prelude::*;
+    use socketio_proto::AckId;
+
+    use super::*;
+    use crate::{RedisAdapterConfig, RedisCluster};
+
+    struct Hooks(std::sync::atomic::AtomicU64);
+
+    impl NamespaceHooks for Hooks {
+        fn next_ack_id(&self) -> AckId {
+            AckId(self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+        }
+        fn server_side_emit(&self, _: Payload, ack: Option<ServerAck>) {
+            if let Some(ack) = ack {
+                ack(Payload::from_json("[1]"));
+            }
+        }
+    }
+
+    #[derive(Default)]
+    struct Probe {
+        id: SocketId,
+        frames: Mutex<usize>,
+    }
+
+    impl LocalSocket for Probe {
+        fn id(&self) -> &SocketId {
+            &self.id
+        }
+        fn send(&self, frames: &[Frame], _: bool) {
+            *self.frames.lock().unwrap() += frames.len();
+        }
+        fn register_ack(&self, _: AckId, callback: AckCallback) {
+            callback(Payload::from_json(r#"["ok"]"#));
+        }
+        fn disconnect(&self) {}
+    }
+
+    /// Runs `f` with an adapter (Redis unreachable: nothing leaves the process) holding two
+    /// sockets, one of them in room `r`.
+    fn with_adapter(f: impl FnOnce(&Arc<AdapterInner>, &Probe)) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let cluster =
+                RedisCluster::new("redis://127.0.0.1:1", RedisAdapterConfig::default()).unwrap();
+            let adapter = cluster.redis_adapter(&Namespace::main());
+            let hooks: Arc<dyn NamespaceHooks> =
+                Arc::new(Hooks(std::sync::atomic::AtomicU64::new(0)));
+            adapter.bind(Arc::downgrade(&hooks));
+            let a = Arc::new(Probe {
+                id: SocketId::from("a"),
+                ..Probe::default()
+            });
+            adapter.add_socket(a.clone());
+            adapter.add_socket(Arc::new(Probe {
+                id: SocketId::from("b"),
+                ..Probe::default()
+            }));
+            adapter.join(&SocketId::from("a"), &[Room::from("r")]);
+            f(&adapter.inner, &a);
+        });
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Nil),
+            any::<bool>().prop_map(Value::Boolean),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e12f64..1e12).prop_map(Value::F64),
+            "[a-z#/]{0,6}".prop_map(|s| Value::from(s.as_str())),
+            prop::collection::vec(any::<u8>(), 0..8).prop_map(Value::Binary),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z]{1,5}", inner, 0..6).prop_map(|m| {
+                    Value::Map(m.into_iter().map(|(k, v)| (Value::from(k), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    /// Messages shaped like the protocol's, with random parts.
+    fn message() -> impl Strategy<Value = Vec<u8>> {
+        let ty = prop_oneof![(0u64..12).prop_map(Value::from), value()];
+        (value(), value(), value(), ty, any::<bool>()).prop_map(|(a, b, c, ty, array)| {
+            let v = if array {
+                Value::Array(vec![
+                    a,
+                    map(vec![
+                        ("type", Value::from(2)),
+                        ("data", b),
+                        ("nsp", Value::from("/")),
+                    ]),
+                    c,
+                ])
+            } else {
+                map(vec![
+                    ("uid", Value::from("zz")),
+                    ("requestId", Value::from("id")),
+                    ("type", ty),
+                    ("packet", a),
+                    ("opts", b),
+                    ("data", c),
+                    ("rooms", Value::Array(vec![Value::from("r")])),
+                ])
+            };
+            codec::encode(&v)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// E8: whatever arrives on any channel, nothing panics.
+        #[test]
+        fn hostile_bus_input_never_panics(
+            bytes in prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..256),
+                message(),
+                message().prop_flat_map(|m| {
+                    let n = m.len();
+                    (Just(m), 0..n.max(1))
+                }).prop_map(|(mut m, cut)| { m.truncate(cut); m }),
+                "\\{[\\PC]{0,40}".prop_map(String::into_bytes),
+            ],
+        ) {
+            with_adapter(|inner, _| {
+                let _ = inner.on_broadcast("", &bytes);
+                let _ = inner.on_broadcast("r", &bytes);
+                let _ = inner.on_request(&bytes);
+                let _ = inner.on_response(&bytes);
+            });
+        }
+
+        /// Bus values survive the trip through a Socket.IO payload (JSON + attachments).
+        #[test]
+        fn payload_round_trip(v in value()) {
+            let p = codec::mp_to_payload(&v).unwrap();
+            prop_assert_eq!(codec::payload_to_mp(&p).unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn a_broadcast_from_another_node_reaches_local_sockets_in_its_room() {
+        with_adapter(|inner, a| {
+            let msg = Value::Array(vec![
+                Value::from("other"),
+                map(vec![
+                    ("type", Value::from(2)),
+                    (
+                        "data",
+                        Value::Array(vec![Value::from("e"), Value::Binary(vec![1])]),
+                    ),
+                    ("nsp", Value::from("/")),
+                ]),
+                map(vec![
+                    ("rooms", Value::Array(vec![Value::from("r")])),
+                    ("except", Value::Array(vec![])),
+                    ("flags", map(vec![])),
+                ]),
+            ]);
+            inner.on_broadcast("r", &codec::encode(&msg)).unwrap();
+            // The text frame and one attachment.
+            assert_eq!(*a.frames.lock().unwrap(), 2);
+            // Our own uid, another namespace, an unknown room: ignored.
+            let Value::Array(mut items) = msg else {
+                unreachable!()
+            };
+            items[0] = Value::from(inner.uid.as_str());
+            inner
+                .on_broadcast("r", &codec::encode(&Value::Array(items)))
+                .unwrap();
+            inner.on_broadcast("nope", b"\xc1").unwrap();
+            assert_eq!(*a.frames.lock().unwrap(), 2);
+        });
+    }
+}
