@@ -240,10 +240,12 @@ impl AdapterInner {
         let request_id = get_str(&req, "requestId");
         match ty {
             kind::SOCKETS | kind::ALL_ROOMS | kind::REMOTE_FETCH => {
-                if own {
+                let id = request_id.ok_or(BusError::Schema("request has no requestId"))?;
+                // Our own request, or one reusing the id of a request of ours (answering it
+                // would count as another server's answer): ignored, as the reference does.
+                if own || lock(&self.requests).contains_key(id) {
                     return Ok(());
                 }
-                let id = request_id.ok_or(BusError::Schema("request has no requestId"))?;
                 let response = match ty {
                     kind::SOCKETS => {
                         let mut opts = BroadcastOptions::new();
@@ -378,12 +380,12 @@ impl AdapterInner {
                 hooks.server_side_emit(data, ack);
             }
             kind::BROADCAST => {
-                if own {
-                    return Ok(());
-                }
                 let id = request_id
                     .ok_or(BusError::Schema("request has no requestId"))?
                     .to_owned();
+                if own || lock(&self.ack_requests).contains_key(&id) {
+                    return Ok(());
+                }
                 let packet = get(&req, "packet").ok_or(BusError::Schema("no packet"))?;
                 let nsp = get_str(packet, "nsp").unwrap_or("/");
                 if nsp != self.ns.as_str() {
@@ -970,6 +972,22 @@ mod tests {
             let p = codec::mp_to_payload(&v).unwrap();
             prop_assert_eq!(codec::payload_to_mp(&p).unwrap(), v);
         }
+    }
+
+    /// E8: a request reusing the id of a request of ours is not answered (the answer would
+    /// count as another server's); other requests are (here: attempted, Redis being down).
+    #[test]
+    fn requests_reusing_our_pending_ids_are_ignored() {
+        use std::sync::atomic::Ordering;
+        with_adapter(|inner, _| {
+            let lost = || inner.shared.lost.load(Ordering::Relaxed);
+            let waiter = inner.waiter(1);
+            let request = |id: &str| format!(r#"{{"uid":"other","type":5,"requestId":"{id}"}}"#);
+            inner.on_request(request(&waiter.id).as_bytes()).unwrap();
+            assert_eq!(lost(), 0);
+            inner.on_request(request("fresh").as_bytes()).unwrap();
+            assert_eq!(lost(), 1);
+        });
     }
 
     #[test]
