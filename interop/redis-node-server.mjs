@@ -43,7 +43,9 @@ function target(spec) {
 const args = (spec) => [...(spec.args ?? []), ...(spec.bin ? [Buffer.from([1, 2, 3])] : [])];
 const byId = (a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 const infos = (sockets) =>
-  sockets.map((s) => ({ id: s.id, rooms: [...s.rooms].sort(), data: s.data ?? null })).sort(byId);
+  sockets
+    .map((s) => ({ id: s.id, rooms: [...s.rooms].sort(), data: s.data ?? null, auth: s.handshake?.auth ?? null }))
+    .sort(byId);
 
 io.on("hello", (...a) => {
   const cb = typeof a[a.length - 1] === "function" ? a.pop() : null;

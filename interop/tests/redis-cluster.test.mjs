@@ -84,7 +84,9 @@ after(async () => {
 
 /** One client per member, in order R1, R2, N1, each answering `ask` with its name. */
 async function clients() {
-  const list = await Promise.all(members.map((m) => connected(client(m.url, { transports: ["websocket"] }))));
+  const list = await Promise.all(
+    members.map((m) => connected(client(m.url, { transports: ["websocket"], auth: { via: m.name } }))),
+  );
   list.forEach((s, i) => {
     s.on("ask", (...a) => {
       const cb = a.pop();
@@ -163,6 +165,7 @@ test("fetchSockets and remote sockets (emit, join, leave, disconnect) across nod
       const s = mine.find((x) => x.id === c.id);
       assert.ok(s.rooms.includes(c.id));
       assert.deepEqual(s.data, { member: members[i].name }, `data of ${members[i].name} seen from ${from}`);
+      assert.deepEqual(s.auth, { via: members[i].name }, `handshake.auth of ${members[i].name} seen from ${from}`);
     }
     // Act on the socket of the next node as a remote socket.
     const t = (o + 1) % cs.length;

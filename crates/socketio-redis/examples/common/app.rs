@@ -124,7 +124,12 @@ fn sorted_infos(infos: &[socketio_server::SocketInfo]) -> Value {
         .map(|i| {
             let mut rooms: Vec<&str> = i.rooms.iter().map(|r| r.as_str()).collect();
             rooms.sort_unstable();
-            json!({ "id": i.id.as_str(), "rooms": rooms, "data": i.data })
+            json!({
+                "id": i.id.as_str(),
+                "rooms": rooms,
+                "data": i.data,
+                "auth": i.handshake["auth"],
+            })
         })
         .collect();
     list.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
