@@ -44,7 +44,13 @@ const args = (spec) => [...(spec.args ?? []), ...(spec.bin ? [Buffer.from([1, 2,
 const byId = (a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 const infos = (sockets) =>
   sockets
-    .map((s) => ({ id: s.id, rooms: [...s.rooms].sort(), data: s.data ?? null, auth: s.handshake?.auth ?? null }))
+    .map((s) => ({
+      id: s.id,
+      rooms: [...s.rooms].sort(),
+      data: s.data ?? null,
+      auth: s.handshake?.auth ?? null,
+      issued: Number.isInteger(s.handshake?.issued),
+    }))
     .sort(byId);
 
 io.on("hello", (...a) => {

@@ -166,6 +166,7 @@ test("fetchSockets and remote sockets (emit, join, leave, disconnect) across nod
       assert.ok(s.rooms.includes(c.id));
       assert.deepEqual(s.data, { member: members[i].name }, `data of ${members[i].name} seen from ${from}`);
       assert.deepEqual(s.auth, { via: members[i].name }, `handshake.auth of ${members[i].name} seen from ${from}`);
+      assert.equal(s.issued, true, `handshake.issued of ${members[i].name} seen from ${from}`);
     }
     // Act on the socket of the next node as a remote socket.
     const t = (o + 1) % cs.length;

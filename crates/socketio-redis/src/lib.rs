@@ -39,8 +39,8 @@
 //! ```
 //!
 //! Known differences from the reference: our `disconnect_sockets` always sends `close: false`
-//! (a remote `close: true` is honoured); `fetchSockets` answers carry no `handshake.time` or
-//! `issued`.
+//! (a remote `close: true` is honoured); `fetchSockets` answers carry no `handshake.time` (a JS
+//! date text; `handshake.issued` is there).
 
 mod adapter;
 mod cluster;

@@ -129,6 +129,7 @@ fn sorted_infos(infos: &[socketio_server::SocketInfo]) -> Value {
                 "rooms": rooms,
                 "data": i.data,
                 "auth": i.handshake["auth"],
+                "issued": i.handshake["issued"].is_u64(),
             })
         })
         .collect();

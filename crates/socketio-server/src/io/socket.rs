@@ -587,7 +587,7 @@ impl LocalSocket for Socket {
 }
 
 /// The handshake as Node's `socket.handshake` describes it, for other nodes' `fetchSockets`
-/// (`time` and `issued` are not kept, so they are left out).
+/// (`time`, a JS `Date.toString()` text, is left out; `issued` is in ms since the epoch).
 fn handshake_json(h: &Handshake, auth: &serde_json::Value) -> serde_json::Value {
     let headers: serde_json::Map<String, serde_json::Value> = h
         .headers
@@ -608,6 +608,10 @@ fn handshake_json(h: &Handshake, auth: &serde_json::Value) -> serde_json::Value 
         "address": h.remote_addr.map(|a| a.ip().to_string()),
         "xdomain": h.headers.contains_key(http::header::ORIGIN),
         "secure": false,
+        "issued": h
+            .issued
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         "url": h.uri.to_string(),
         "query": query,
         "auth": auth,
