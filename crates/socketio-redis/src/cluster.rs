@@ -355,6 +355,7 @@ async fn publisher(shared: Weak<Shared>, mut rx: mpsc::Receiver<Outgoing>) {
             return;
         };
         let mut pipe = redis::pipe();
+        let count = u64::try_from(batch.len()).unwrap_or(u64::MAX);
         for m in batch.drain(..) {
             pipe.cmd("PUBLISH").arg(m.channel).arg(m.payload).ignore();
         }
@@ -362,8 +363,9 @@ async fn publisher(shared: Weak<Shared>, mut rx: mpsc::Receiver<Outgoing>) {
         // No retry: a pipeline that failed half-way may have been published in part, and a
         // retry could deliver twice (Socket.IO promises at most once).
         if let Err(e) = pipe.query_async::<()>(&mut conn).await {
-            shared.lost.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %e, "redis publish failed");
+            // Some may have gone out; counted as lost all the same.
+            shared.lost.fetch_add(count, Ordering::Relaxed);
+            tracing::warn!(error = %e, messages = count, "redis publish failed");
         }
     }
 }
