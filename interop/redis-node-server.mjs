@@ -98,6 +98,7 @@ io.on("connection", (socket) => {
     else if (op === "join") found.join(spec.room);
     else if (op === "leave") found.leave(spec.room);
     else if (op === "disconnect") found.disconnect();
+    else if (op === "close") found.disconnect(true);
     else return cb(false);
     cb(true);
   });
@@ -105,6 +106,7 @@ io.on("connection", (socket) => {
     const t = target(spec);
     if (op === "join") t.socketsJoin(spec.room);
     else if (op === "leave") t.socketsLeave(spec.room);
+    else if (op === "close") t.disconnectSockets(true);
     else t.disconnectSockets();
     cb(true);
   });

@@ -233,6 +233,18 @@ test("disconnectSockets across nodes, with except", { timeout: 20000 }, async ()
   await fresh[2].emitWithAck("sockets", { rooms: ["bye"] }, "disconnect");
   await Promise.all(gone2);
   assert.ok(fresh[2].connected);
+  // disconnectSockets(true): the connection closes too, Rust to Node and Node to Rust.
+  const third = await clients();
+  for (const [o, t] of [
+    [2, 1],
+    [0, 2],
+  ]) {
+    const gone = next(third[t], "disconnect");
+    const closed = next(third[t].io, "close");
+    await third[o].emitWithAck("sockets", { rooms: [third[t].id] }, "close");
+    assert.equal((await gone)[0], "io server disconnect");
+    await closed;
+  }
 });
 
 test("serverSideEmit with and without ack between every pair of nodes", { timeout: 30000 }, async () => {

@@ -175,6 +175,20 @@ pub trait Adapter: Send + Sync + 'static {
     /// [`AdapterError`] when other nodes cannot be reached.
     async fn disconnect_sockets(&self, opts: &BroadcastOptions) -> Result<(), AdapterError>;
 
+    /// Disconnects the selected sockets and closes their connections (Node's
+    /// `disconnectSockets(true)`), on every node unless local. The default closes the local
+    /// ones only: a cluster adapter overrides it.
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when other nodes cannot be reached.
+    async fn close_sockets(&self, opts: &BroadcastOptions) -> Result<(), AdapterError> {
+        for s in self.local_sockets(opts) {
+            s.close();
+        }
+        Ok(())
+    }
+
     /// The selected sockets of every node (unless local).
     ///
     /// # Errors

@@ -512,6 +512,26 @@ impl AdapterInner {
         Ok(got)
     }
 
+    /// `disconnectSockets(close)`: the local sockets now, the other nodes' by request.
+    fn disconnect(&self, opts: &BroadcastOptions, close: bool) -> Result<(), AdapterError> {
+        for s in self.local.local_sockets(opts) {
+            if close {
+                s.close();
+            } else {
+                s.disconnect();
+            }
+        }
+        if opts.flags.local {
+            return Ok(());
+        }
+        self.publish_request(&serde_json::json!({
+            "uid": self.uid,
+            "type": kind::REMOTE_DISCONNECT,
+            "opts": opts_json(opts),
+            "close": close,
+        }))
+    }
+
     async fn other_servers(&self) -> Result<usize, AdapterError> {
         Ok(self
             .shared
@@ -683,16 +703,11 @@ impl Adapter for RedisAdapter {
     }
 
     async fn disconnect_sockets(&self, opts: &BroadcastOptions) -> Result<(), AdapterError> {
-        self.inner.local.disconnect_sockets(opts).await?;
-        if opts.flags.local {
-            return Ok(());
-        }
-        self.inner.publish_request(&serde_json::json!({
-            "uid": self.inner.uid,
-            "type": kind::REMOTE_DISCONNECT,
-            "opts": opts_json(opts),
-            "close": false,
-        }))
+        self.inner.disconnect(opts, false)
+    }
+
+    async fn close_sockets(&self, opts: &BroadcastOptions) -> Result<(), AdapterError> {
+        self.inner.disconnect(opts, true)
     }
 
     async fn fetch_sockets(

@@ -38,9 +38,8 @@
 //! # }
 //! ```
 //!
-//! Known differences from the reference: our `disconnect_sockets` always sends `close: false`
-//! (a remote `close: true` is honoured); `fetchSockets` answers carry no `handshake.time` (a JS
-//! date text; `handshake.issued` is there).
+//! Known difference from the reference: `fetchSockets` answers carry no `handshake.time` (a
+//! JS date text; `handshake.issued` is there).
 
 mod adapter;
 mod cluster;

@@ -962,3 +962,31 @@ async fn servers_started_before_redis_join_when_it_comes() {
     assert_eq!(b1.next_event().await.0, "together");
     drop((a, b));
 }
+
+/// `disconnectSockets(true)` across nodes: the DISCONNECT packet, then the connection closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_sockets_closes_connections_on_other_nodes() {
+    let (a, b, _) = pair("close").await;
+    let mut a1 = Client::connect(&a.addr).await;
+    let mut b1 = Client::connect(&b.addr).await;
+    let mut b2 = Client::connect(&b.addr).await;
+    assert_eq!(
+        a1.call(
+            "sockets",
+            &[json!({"rooms": [b1.sid.clone()]}), json!("close")]
+        )
+        .await,
+        json!(true)
+    );
+    assert!(matches!(b1.read().await, Some(Incoming::Disconnect)));
+    assert!(b1.read().await.is_none(), "the connection must close");
+    // The remote socket's close, and the other socket of that node is untouched.
+    let target = json!({"id": b2.sid});
+    assert_eq!(
+        a1.call("remote", &[target, json!("close")]).await,
+        json!(true)
+    );
+    assert!(matches!(b2.read().await, Some(Incoming::Disconnect)));
+    assert!(b2.read().await.is_none());
+    drop((a, b));
+}

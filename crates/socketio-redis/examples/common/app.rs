@@ -245,6 +245,7 @@ fn on_connect(socket: &Socket, nsp: &Nsp) {
                 "join" => remote.join(&spec.room).await.is_ok(),
                 "leave" => remote.leave(&spec.room).await.is_ok(),
                 "disconnect" => remote.disconnect().await.is_ok(),
+                "close" => remote.close().await.is_ok(),
                 _ => false,
             };
             answer(ack, &json!(ok));
@@ -263,6 +264,7 @@ fn on_connect(socket: &Socket, nsp: &Nsp) {
             let r = match op.as_str() {
                 "join" => target.join(&spec.room).await,
                 "leave" => target.leave(&spec.room).await,
+                "close" => target.close().await,
                 _ => target.disconnect().await,
             };
             answer(ack, &json!(r.is_ok()));

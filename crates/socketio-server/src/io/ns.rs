@@ -454,6 +454,15 @@ impl RemoteSocket {
     pub async fn disconnect(&self) -> Result<(), AdapterError> {
         self.target.disconnect().await
     }
+
+    /// Disconnects the socket and closes its connection (`disconnect(true)`).
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when other nodes cannot be reached.
+    pub async fn close(&self) -> Result<(), AdapterError> {
+        self.target.close().await
+    }
 }
 
 /// A broadcast under construction: targets, flags, then an operation. Every operation goes
@@ -579,6 +588,16 @@ impl Broadcast {
     /// [`AdapterError`] when other nodes cannot be reached.
     pub async fn disconnect(&self) -> Result<(), AdapterError> {
         self.ns.adapter.disconnect_sockets(&self.opts).await
+    }
+
+    /// Disconnects every selected socket and closes its connection, other namespaces of that
+    /// connection included (`disconnectSockets(true)`).
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when other nodes cannot be reached.
+    pub async fn close(&self) -> Result<(), AdapterError> {
+        self.ns.adapter.close_sockets(&self.opts).await
     }
 
     /// Emits `event` (arguments as in [`Socket::emit`]) to every selected socket. The packet
