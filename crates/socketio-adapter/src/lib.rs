@@ -42,17 +42,35 @@
 mod memory;
 mod types;
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use engineio_proto::Frame;
 use socketio_proto::{AckId, Packet, Payload};
 
 pub use memory::InMemoryAdapter;
-pub use types::{AdapterError, BroadcastFlags, BroadcastOptions, Room, SocketId, SocketInfo};
+pub use types::{
+    AdapterError, BroadcastFlags, BroadcastOptions, PartialReplies, Room, SocketId, SocketInfo,
+};
 
 /// Called with each acknowledgement a socket receives for a broadcast.
 pub type AckCallback = Arc<dyn Fn(Payload) + Send + Sync>;
+
+/// Answers another server's `serverSideEmit` with acknowledgement: takes the reply's arguments
+/// (`[arg, ...]`; the classic Redis protocol carries the first one). Called at most once.
+pub type ServerAck = Box<dyn FnOnce(Payload) + Send>;
+
+/// What only the namespace knows and a cluster adapter needs: handed to the adapter once, by
+/// [`Adapter::bind`], right after the namespace created it.
+pub trait NamespaceHooks: Send + Sync + 'static {
+    /// A fresh acknowledgement id from the namespace's counter (the one its sockets' own acks
+    /// use, so a broadcast with acks from another node cannot collide with them).
+    fn next_ack_id(&self) -> AckId;
+    /// Another server's `serverSideEmit`: `data` is `[event, args...]`; `ack` is set when the
+    /// sender waits for an answer.
+    fn server_side_emit(&self, data: Payload, ack: Option<ServerAck>);
+}
 
 /// A socket connected to this node, as the adapter sees it.
 pub trait LocalSocket: Send + Sync + 'static {
@@ -65,6 +83,26 @@ pub trait LocalSocket: Send + Sync + 'static {
     fn register_ack(&self, id: AckId, callback: AckCallback);
     /// Disconnects the socket from the namespace (`server namespace disconnect`).
     fn disconnect(&self);
+    /// Disconnects the socket and closes its underlying connection (Node's
+    /// `disconnect(true)`). The default only disconnects it from the namespace.
+    fn close(&self) {
+        self.disconnect();
+    }
+    /// Forgets the acknowledgement `id` if it is still pending (its wait is over). The default
+    /// does nothing.
+    fn forget_ack(&self, id: AckId) {
+        let _ = id;
+    }
+    /// The handshake details other nodes see in `fetchSockets` (JSON: `headers`, `address`,
+    /// `url`, `query`, `auth`, ...). The default is `null`.
+    fn handshake(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+    /// The application data other nodes see in `fetchSockets` (`socket.data`). The default is
+    /// `null`.
+    fn data(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
 }
 
 /// The operations of one namespace that involve more than one socket.
@@ -137,6 +175,20 @@ pub trait Adapter: Send + Sync + 'static {
     /// [`AdapterError`] when other nodes cannot be reached.
     async fn disconnect_sockets(&self, opts: &BroadcastOptions) -> Result<(), AdapterError>;
 
+    /// Disconnects the selected sockets and closes their connections (Node's
+    /// `disconnectSockets(true)`), on every node unless local. The default closes the local
+    /// ones only: a cluster adapter overrides it.
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when other nodes cannot be reached.
+    async fn close_sockets(&self, opts: &BroadcastOptions) -> Result<(), AdapterError> {
+        for s in self.local_sockets(opts) {
+            s.close();
+        }
+        Ok(())
+    }
+
     /// The selected sockets of every node (unless local).
     ///
     /// # Errors
@@ -158,4 +210,37 @@ pub trait Adapter: Send + Sync + 'static {
     ///
     /// [`AdapterError`] when the cluster cannot be asked.
     async fn server_count(&self) -> Result<usize, AdapterError>;
+
+    /// Receives the namespace's hooks, once, right after the namespace created the adapter. An
+    /// adapter that serves one node needs none; the default ignores them.
+    fn bind(&self, hooks: Weak<dyn NamespaceHooks>) {
+        let _ = hooks;
+    }
+
+    /// Sends `data` (`[event, args...]`) to the namespace on every *other* server
+    /// (`serverSideEmit`). The default (one node) has nobody to send to.
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when other nodes cannot be reached.
+    fn server_side_emit(&self, data: &Payload) -> Result<(), AdapterError> {
+        let _ = data;
+        Ok(())
+    }
+
+    /// As [`Adapter::server_side_emit`], and waits for one reply per other server, each as
+    /// `[args...]`, for at most `timeout` (the adapter's request timeout when `None`). The
+    /// default (one node) answers at once with no replies.
+    ///
+    /// # Errors
+    ///
+    /// [`PartialReplies`]: the error and the replies that arrived before it.
+    async fn server_side_emit_with_ack(
+        &self,
+        data: &Payload,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Payload>, PartialReplies> {
+        let _ = (data, timeout);
+        Ok(Vec::new())
+    }
 }

@@ -74,7 +74,10 @@ impl InMemoryAdapter {
         let targets = self.local_sockets(opts);
         targets
             .iter()
-            .map(|s| SocketInfo::new(s.id().clone(), self.rooms_of(s.id())))
+            .map(|s| {
+                SocketInfo::new(s.id().clone(), self.rooms_of(s.id()))
+                    .with_details(s.handshake(), s.data())
+            })
             .collect()
     }
 }

@@ -126,13 +126,49 @@ pub struct SocketInfo {
     pub id: SocketId,
     /// Its rooms.
     pub rooms: Vec<Room>,
+    /// Its handshake as its node describes it (JSON; `null` when unknown).
+    pub handshake: serde_json::Value,
+    /// Its application data (`socket.data`; `null` when unset).
+    pub data: serde_json::Value,
 }
 
 impl SocketInfo {
-    /// Builds the description of a socket.
+    /// Builds the description of a socket (no handshake, no data).
     #[must_use]
     pub fn new(id: SocketId, rooms: Vec<Room>) -> Self {
-        Self { id, rooms }
+        Self {
+            id,
+            rooms,
+            handshake: serde_json::Value::Null,
+            data: serde_json::Value::Null,
+        }
+    }
+
+    /// Adds the handshake and the application data.
+    #[must_use]
+    pub fn with_details(mut self, handshake: serde_json::Value, data: serde_json::Value) -> Self {
+        self.handshake = handshake;
+        self.data = data;
+        self
+    }
+}
+
+/// A cluster request that ended early: why, and the replies that arrived before.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{error}")]
+#[non_exhaustive]
+pub struct PartialReplies {
+    /// Why the request ended early.
+    pub error: AdapterError,
+    /// The replies received until then, each `[args...]`.
+    pub replies: Vec<socketio_proto::Payload>,
+}
+
+impl PartialReplies {
+    /// An early end with the replies received so far.
+    #[must_use]
+    pub fn new(error: AdapterError, replies: Vec<socketio_proto::Payload>) -> Self {
+        Self { error, replies }
     }
 }
 

@@ -10,7 +10,8 @@ mod tower;
 
 pub use io::{
     AckError, AckSender, AdapterFactory, Args, Broadcast, ConnectError, DynamicNsp, EmitError,
-    IoConnection, IoHandler, NsStats, Nsp, Socket, SocketIo, SocketIoConfig,
+    IoConnection, IoHandler, NsStats, Nsp, RemoteSocket, ServerAckSender, Socket, SocketIo,
+    SocketIoConfig,
 };
 
 pub use serve::{not_found, serve_with};

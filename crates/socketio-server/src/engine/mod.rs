@@ -38,6 +38,8 @@ pub struct Handshake {
     pub headers: http::HeaderMap,
     /// The peer's address, when the server knows it.
     pub remote_addr: Option<SocketAddr>,
+    /// When the session was created (wall clock; Socket.IO's `handshake.issued`).
+    pub issued: std::time::SystemTime,
 }
 
 impl Handshake {

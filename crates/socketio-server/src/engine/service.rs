@@ -226,6 +226,7 @@ impl<H: EngineHandler> Engine<H> {
             uri: detached_uri(req.uri()),
             headers: detached_headers(req.headers()),
             remote_addr: req.extensions().get::<SocketAddr>().copied(),
+            issued: std::time::SystemTime::now(),
         };
         let mut tasks = Tasks::default();
         let conn = self.inner.handler.on_open(socket, handshake, &mut tasks);

@@ -353,7 +353,14 @@ impl<C: Connection> SessionTask<C> {
             let can_read = self.tasks.len() < self.max_tasks;
             tokio::select! {
                 biased;
-                () = self.shared.close.notified() => self.session.close(now()),
+                () = self.shared.close.notified() => {
+                    // What was queued before the close goes out first, as `close` promises
+                    // (a DISCONNECT packet right before `disconnect(true)`, for one).
+                    while let Some(cmd) = self.shared.pop() {
+                        self.on_cmd(cmd, &mut waiting);
+                    }
+                    self.session.close(now());
+                }
                 cmd = self.shared.recv() => match cmd {
                     Some(cmd) => self.on_cmd(cmd, &mut waiting),
                     None => self.session.close(now()),
@@ -385,7 +392,11 @@ impl<C: Connection> SessionTask<C> {
             .remove(&sid);
         self.shared.close_queue();
         if let Some(mut ws) = self.ws.take() {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ws.close(None)).await;
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(1),
+                WebSocketStream::close(&mut ws, None),
+            )
+            .await;
         }
         // Handlers still running finish on their own.
         if !self.tasks.is_empty() {
@@ -428,7 +439,7 @@ impl<C: Connection> SessionTask<C> {
                             tokio::spawn(async move {
                                 let _ = tokio::time::timeout(
                                     std::time::Duration::from_secs(1),
-                                    ws.close(None),
+                                    WebSocketStream::close(&mut ws, None),
                                 )
                                 .await;
                             });
@@ -513,9 +524,11 @@ impl<C: Connection> SessionTask<C> {
             Cmd::Upgrade(mut ws) => {
                 if self.ws.is_some() || self.session.handle_ws_open(now).is_err() {
                     tokio::spawn(async move {
-                        let _ =
-                            tokio::time::timeout(std::time::Duration::from_secs(1), ws.close(None))
-                                .await;
+                        let _ = tokio::time::timeout(
+                            std::time::Duration::from_secs(1),
+                            WebSocketStream::close(&mut ws, None),
+                        )
+                        .await;
                     });
                 } else {
                     self.ws = Some(ws);

@@ -20,7 +20,7 @@ use socketio_proto::{DecodeLimits, Namespace};
 
 pub use args::Args;
 pub use client::{IoConnection, IoHandler};
-pub use ns::{Broadcast, ConnectError, NsStats, Nsp};
+pub use ns::{Broadcast, ConnectError, NsStats, Nsp, RemoteSocket, ServerAckSender};
 pub use socket::{AckError, AckSender, EmitError, Socket};
 
 use crate::engine::{Engine, EngineBody, EngineConfig};
@@ -173,11 +173,7 @@ impl IoInner {
         }
         let adapter = self.config.adapter.create(ns);
         let on_connect = Arc::clone(&parent.on_connect);
-        let child = Arc::new(NsInner::new(
-            ns.clone(),
-            adapter,
-            Box::new(move |s| on_connect(s)),
-        ));
+        let child = NsInner::create(ns.clone(), adapter, Box::new(move |s| on_connect(s)));
         // Middlewares are copied at creation time, as in the reference.
         child
             .middlewares
@@ -277,7 +273,7 @@ impl SocketIo {
         )]
         let namespace = Namespace::new(name.as_str()).expect("a valid namespace name");
         let adapter = self.inner.config.adapter.create(&namespace);
-        let ns = Arc::new(NsInner::new(namespace, adapter, Box::new(on_connect)));
+        let ns = NsInner::create(namespace, adapter, Box::new(on_connect));
         self.inner
             .namespaces
             .write()

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 use socketio_adapter::{
-    Adapter, AdapterError, BroadcastFlags, BroadcastOptions, Room, SocketId, SocketInfo,
+    Adapter, AdapterError, BroadcastFlags, BroadcastOptions, NamespaceHooks, Room, ServerAck,
+    SocketId, SocketInfo,
 };
 use socketio_proto::{AckId, Namespace, Packet, Payload, is_reserved_event};
 
@@ -20,6 +21,7 @@ use super::socket::{AckError, EmitError, Socket};
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub(crate) type Middleware =
     Arc<dyn Fn(Socket) -> BoxFuture<Result<(), ConnectError>> + Send + Sync>;
+type ServerSideHandler = Arc<dyn Fn(Args, Option<ServerAckSender>) -> BoxFuture<()> + Send + Sync>;
 
 /// A namespace middleware's refusal: sent to the client as CONNECT_ERROR
 /// `{"message":…,"data":…}`.
@@ -77,6 +79,8 @@ pub(crate) struct NsInner {
     /// Packets received from and queued for this namespace's sockets ([`Nsp::stats`]).
     received: AtomicU64,
     sent: AtomicU64,
+    /// Handlers of events other servers send with `serverSideEmit`.
+    server_side: RwLock<HashMap<String, ServerSideHandler>>,
 }
 
 impl NsInner {
@@ -96,6 +100,7 @@ impl NsInner {
             parent: std::sync::OnceLock::new(),
             received: AtomicU64::new(0),
             sent: AtomicU64::new(0),
+            server_side: RwLock::new(HashMap::new()),
         }
     }
 
@@ -107,6 +112,19 @@ impl NsInner {
     /// A packet was queued for one of this namespace's sockets.
     pub(crate) fn count_sent(&self) {
         self.sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A namespace whose adapter has been handed the namespace's hooks.
+    pub(crate) fn create(
+        namespace: Namespace,
+        adapter: Arc<dyn Adapter>,
+        on_connect: Box<dyn Fn(Socket) + Send + Sync>,
+    ) -> Arc<Self> {
+        let ns = Arc::new(Self::new(namespace, adapter, on_connect));
+        let weak = Arc::downgrade(&ns);
+        let hooks: std::sync::Weak<dyn NamespaceHooks> = weak;
+        ns.adapter.bind(hooks);
+        ns
     }
 
     pub(crate) fn set_parent(&self, parent: std::sync::Weak<super::ParentInner>) {
@@ -182,6 +200,68 @@ pub struct NsStats {
     pub packets_sent: u64,
 }
 
+impl NamespaceHooks for NsInner {
+    fn next_ack_id(&self) -> AckId {
+        self.next_ack()
+    }
+
+    fn server_side_emit(&self, data: Payload, ack: Option<ServerAck>) {
+        let Some(args) = Args::of_event(data) else {
+            tracing::debug!(ns = %self.name, "server-side emit without an event name ignored");
+            return;
+        };
+        let name = args
+            .event_name()
+            .map(|n| n.into_owned())
+            .unwrap_or_default();
+        let handler = self
+            .server_side
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&name)
+            .cloned();
+        let Some(handler) = handler else {
+            tracing::debug!(ns = %self.name, event = %name, "no handler for a server-side emit");
+            return;
+        };
+        let ack = ack.map(|f| ServerAckSender {
+            ns: self.namespace.clone(),
+            f,
+        });
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(handler(args, ack));
+        }
+    }
+}
+
+/// Answers another server's `serverSideEmit` with acknowledgement. Consumed by the answer.
+pub struct ServerAckSender {
+    ns: Namespace,
+    f: ServerAck,
+}
+
+impl std::fmt::Debug for ServerAckSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerAckSender").finish_non_exhaustive()
+    }
+}
+
+impl ServerAckSender {
+    /// Answers; `args` maps to arguments as in [`Socket::emit`] (the classic Redis protocol
+    /// carries the first argument, as JSON).
+    ///
+    /// # Errors
+    ///
+    /// [`EmitError`] when the data does not serialise.
+    pub fn send<T: Serialize + ?Sized>(self, args: &T) -> Result<(), EmitError> {
+        let packet = Packet::ack(self.ns, AckId(0), args)?;
+        if let Some(data) = packet.payload() {
+            (self.f)(data.clone());
+        }
+        Ok(())
+    }
+}
+
 /// A namespace handle: middlewares, broadcasts, socket lookup.
 #[derive(Clone)]
 pub struct Nsp(pub(crate) Arc<NsInner>);
@@ -246,6 +326,106 @@ impl Nsp {
         self.broadcast().to(room)
     }
 
+    /// Every room with at least one member, on every node (`allRooms`).
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when other nodes do not answer in time.
+    pub async fn all_rooms(&self) -> Result<Vec<String>, AdapterError> {
+        let rooms = self.0.adapter.all_rooms().await?;
+        Ok(rooms.iter().map(ToString::to_string).collect())
+    }
+
+    /// Number of servers serving this namespace (1 without a cluster adapter).
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when the cluster cannot be asked.
+    pub async fn server_count(&self) -> Result<usize, AdapterError> {
+        self.0.adapter.server_count().await
+    }
+
+    /// A handle on a socket found by [`Broadcast::fetch_sockets`], on this node or another:
+    /// emit to it, make it join or leave rooms, disconnect it.
+    #[must_use]
+    pub fn remote_socket(&self, info: &SocketInfo) -> RemoteSocket {
+        RemoteSocket {
+            info: info.clone(),
+            target: self.to(info.id.as_str()),
+        }
+    }
+
+    /// Registers the handler of `event` sent by other servers of the cluster with
+    /// [`Nsp::server_side_emit`] (or Node's `io.serverSideEmit`). The handler gets the
+    /// arguments and, when the sender waits for an answer, a [`ServerAckSender`].
+    pub fn on_server_side<F, Fut>(&self, event: &str, handler: F) -> &Self
+    where
+        F: Fn(Args, Option<ServerAckSender>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let h: ServerSideHandler = Arc::new(move |a, ack| Box::pin(handler(a, ack)));
+        self.0
+            .server_side
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(event.to_owned(), h);
+        self
+    }
+
+    /// Sends `event` (arguments as in [`Socket::emit`]) to this namespace on every other server
+    /// of the cluster (`serverSideEmit`); this server's own handlers do not run. With the
+    /// in-memory adapter there is nobody to send to.
+    ///
+    /// # Errors
+    ///
+    /// [`EmitError`] when the name is reserved, the data does not serialise, or the adapter
+    /// cannot reach other nodes.
+    pub fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+    ) -> Result<(), EmitError> {
+        let packet = Packet::event(self.0.namespace.clone(), event, args, None)?;
+        let data = packet.payload().cloned().unwrap_or_default();
+        self.0
+            .adapter
+            .server_side_emit(&data)
+            .map_err(EmitError::Adapter)
+    }
+
+    /// As [`Nsp::server_side_emit`], and waits for one answer per other server, at most
+    /// `timeout` (the adapter's request timeout when `None`).
+    ///
+    /// # Errors
+    ///
+    /// [`AckError::Timeout`] with the answers received when not every server answered in time
+    /// (or the cluster could not be reached), [`AckError::Emit`] when the emit itself failed.
+    pub async fn server_side_emit_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        args: &T,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Args>, AckError> {
+        let packet = Packet::event(self.0.namespace.clone(), event, args, None)
+            .map_err(|e| AckError::Emit(e.into()))?;
+        let data = packet.payload().cloned().unwrap_or_default();
+        match self
+            .0
+            .adapter
+            .server_side_emit_with_ack(&data, timeout)
+            .await
+        {
+            Ok(replies) => Ok(replies.into_iter().filter_map(Args::of_ack).collect()),
+            Err(partial) => Err(AckError::Timeout(
+                partial
+                    .replies
+                    .into_iter()
+                    .filter_map(Args::of_ack)
+                    .collect(),
+            )),
+        }
+    }
+
     /// Emits to every socket of the namespace (arguments as in [`Socket::emit`]).
     ///
     /// # Errors
@@ -253,6 +433,73 @@ impl Nsp {
     /// [`EmitError`] when the data cannot be serialised or the event name is reserved.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> Result<(), EmitError> {
         self.broadcast().emit(event, args)
+    }
+}
+
+/// A socket of any node of the cluster, as [`Broadcast::fetch_sockets`] found it (Node's
+/// `RemoteSocket`). Operations go through the adapter to the node that holds the socket.
+#[derive(Clone, Debug)]
+pub struct RemoteSocket {
+    info: SocketInfo,
+    target: Broadcast,
+}
+
+impl RemoteSocket {
+    /// The socket id.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        self.info.id.as_str()
+    }
+
+    /// What its node reported: rooms, handshake and data.
+    #[must_use]
+    pub fn info(&self) -> &SocketInfo {
+        &self.info
+    }
+
+    /// Emits `event` to this socket (arguments as in [`Socket::emit`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Broadcast::emit`].
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> Result<(), EmitError> {
+        self.target.emit(event, args)
+    }
+
+    /// Makes the socket join `room`.
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when other nodes cannot be reached.
+    pub async fn join(&self, room: &str) -> Result<(), AdapterError> {
+        self.target.join(room).await
+    }
+
+    /// Makes the socket leave `room`.
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when other nodes cannot be reached.
+    pub async fn leave(&self, room: &str) -> Result<(), AdapterError> {
+        self.target.leave(room).await
+    }
+
+    /// Disconnects the socket from the namespace.
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when other nodes cannot be reached.
+    pub async fn disconnect(&self) -> Result<(), AdapterError> {
+        self.target.disconnect().await
+    }
+
+    /// Disconnects the socket and closes its connection (`disconnect(true)`).
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when other nodes cannot be reached.
+    pub async fn close(&self) -> Result<(), AdapterError> {
+        self.target.close().await
     }
 }
 
@@ -381,6 +628,16 @@ impl Broadcast {
         self.ns.adapter.disconnect_sockets(&self.opts).await
     }
 
+    /// Disconnects every selected socket and closes its connection, other namespaces of that
+    /// connection included (`disconnectSockets(true)`).
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when other nodes cannot be reached.
+    pub async fn close(&self) -> Result<(), AdapterError> {
+        self.ns.adapter.close_sockets(&self.opts).await
+    }
+
     /// Emits `event` (arguments as in [`Socket::emit`]) to every selected socket. The packet
     /// is encoded once; every local recipient gets the same shared frames.
     ///
@@ -468,7 +725,14 @@ impl Broadcast {
                 t = rx.recv() => match t {
                     Some(Tally::Count(n)) => { reported += 1; expected += n; }
                     Some(Tally::Reply(p)) => got.extend(Args::of_ack(p)),
-                    None => break,
+                    // Every callback is gone (the adapter gave up on the missing answers):
+                    // nothing more can come, so this is the timeout's result, early.
+                    None => {
+                        for s in self.sockets() {
+                            s.forget_ack(id);
+                        }
+                        return Err(AckError::Timeout(got));
+                    }
                 },
                 () = &mut deadline => {
                     for s in self.sockets() {

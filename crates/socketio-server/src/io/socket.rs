@@ -81,6 +81,8 @@ pub(crate) struct SocketInner {
     /// Set once the socket ended; before CONNECT (in middlewares) a socket may already emit.
     closed: AtomicBool,
     extensions: Mutex<http::Extensions>,
+    /// `socket.data`: what other nodes see in `fetchSockets`.
+    data: Mutex<Option<Arc<serde_json::Value>>>,
 }
 
 /// A client's socket in one namespace. Cheap to clone.
@@ -144,6 +146,7 @@ impl Socket {
             connected: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             extensions: Mutex::new(http::Extensions::new()),
+            data: Mutex::new(None),
         }))
     }
 
@@ -178,6 +181,18 @@ impl Socket {
     /// Per-socket application data.
     pub fn extensions(&self) -> MutexGuard<'_, http::Extensions> {
         lock(&self.0.extensions)
+    }
+
+    /// The socket's shared data (Node's `socket.data`): other nodes of a cluster see it in
+    /// `fetchSockets`. `null` until set.
+    #[must_use]
+    pub fn data(&self) -> serde_json::Value {
+        lock(&self.0.data).as_deref().cloned().unwrap_or_default()
+    }
+
+    /// Sets the socket's shared data (see [`Socket::data`]).
+    pub fn set_data(&self, data: serde_json::Value) {
+        *lock(&self.0.data) = Some(Arc::new(data));
     }
 
     /// Whether the socket is connected.
@@ -558,4 +573,53 @@ impl LocalSocket for Socket {
     fn disconnect(&self) {
         Self::disconnect(self);
     }
+
+    fn close(&self) {
+        Self::disconnect(self);
+        self.0.engine.close();
+    }
+
+    fn forget_ack(&self, id: AckId) {
+        Self::forget_ack(self, id);
+    }
+
+    fn handshake(&self) -> serde_json::Value {
+        handshake_json(&self.0.handshake, &self.0.auth)
+    }
+
+    fn data(&self) -> serde_json::Value {
+        Self::data(self)
+    }
+}
+
+/// The handshake as Node's `socket.handshake` describes it, for other nodes' `fetchSockets`
+/// (`time`, a JS `Date.toString()` text, is left out; `issued` is in ms since the epoch).
+fn handshake_json(h: &Handshake, auth: &serde_json::Value) -> serde_json::Value {
+    let headers: serde_json::Map<String, serde_json::Value> = h
+        .headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.into())))
+        .collect();
+    let query: serde_json::Map<String, serde_json::Value> = h
+        .query()
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (k.to_owned(), serde_json::Value::from(v))
+        })
+        .collect();
+    serde_json::json!({
+        "headers": headers,
+        "address": h.remote_addr.map(|a| a.ip().to_string()),
+        "xdomain": h.headers.contains_key(http::header::ORIGIN),
+        "secure": false,
+        "issued": h
+            .issued
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        "url": h.uri.to_string(),
+        "query": query,
+        "auth": auth,
+    })
 }
