@@ -2,7 +2,7 @@
 //! broadcasts to a room, and a `/chat` namespace with nicknames.
 
 use serde_json::{Value, json};
-use socketio_server::{Args, Socket, SocketIo};
+use socketio_server::{Args, Broadcast, Socket, SocketIo};
 
 /// Longest nickname accepted from the `/chat` auth payload, in characters.
 const MAX_NAME: usize = 32;
@@ -91,7 +91,7 @@ fn main_ns(socket: &Socket) {
             return;
         };
         let to = s.to(room);
-        let recipients = to.sockets().len();
+        let recipients = recipients(&to).await;
         let _ = to.emit_args("room-message", &args);
         if let Some(ack) = ack {
             let _ = ack.send(&recipients);
@@ -99,12 +99,21 @@ fn main_ns(socket: &Socket) {
     });
     socket.on("broadcast", |s, args, ack| async move {
         let to = s.broadcast();
-        let recipients = to.sockets().len();
+        let recipients = recipients(&to).await;
         let _ = to.emit_args("broadcast", &args);
         if let Some(ack) = ack {
             let _ = ack.send(&recipients);
         }
     });
+}
+
+/// How many sockets a broadcast reaches: on every server of a cluster (`--redis`), or on
+/// this one when the others cannot be asked.
+async fn recipients(to: &Broadcast) -> usize {
+    match to.fetch_sockets().await {
+        Ok(sockets) => sockets.len(),
+        Err(_) => to.sockets().len(),
+    }
 }
 
 /// A `/chat` socket's nickname, kept in its extensions.

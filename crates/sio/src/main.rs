@@ -57,7 +57,9 @@ close.
 Examples:
   sio serve
   sio serve --port 0 --quiet
-  sio serve --static ./public      serve ./public/index.html at /index.html";
+  sio serve --static ./public      serve ./public/index.html at /index.html
+  sio serve --port 3001 --redis redis://127.0.0.1:6379
+                                   one node of a cluster; start more on other ports";
 
 const LISTEN_HELP: &str = "\
 Output: one line of compact JSON per event on stdout, {\"event\":NAME,\"args\":[...]}, binary

@@ -23,7 +23,8 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use socketio_server::{SocketIo, SocketIoConfig, SocketIoLayer, SocketIoService};
+use socketio_redis::{RedisAdapterConfig, RedisCluster};
+use socketio_server::{AdapterFactory, SocketIo, SocketIoConfig, SocketIoLayer, SocketIoService};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -35,6 +36,8 @@ use crate::status::{self, Status};
 
 /// Longest wait for open connections after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(10);
+/// How long to wait for Redis before saying so again (`--redis`).
+const REDIS_WAIT: Duration = Duration::from_secs(5);
 /// Largest file served from `--static` (the socket.io client bundle is about 50 KB).
 const MAX_STATIC_FILE: u64 = 16 * 1024 * 1024;
 
@@ -54,6 +57,19 @@ pub(crate) struct ServeArgs {
     /// Do not print a status line per connect and disconnect.
     #[arg(long, short)]
     quiet: bool,
+    /// Run as one node of a cluster: rooms, broadcasts and acks span every server on the
+    /// Redis at URL (`redis://[user:password@]host:port[/db]`, `rediss://` for TLS), Node
+    /// servers with `@socket.io/redis-adapter` included.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// The channel prefix on Redis (the Node adapter's `key`): the same on every server.
+    #[arg(
+        long,
+        value_name = "KEY",
+        default_value = "socket.io",
+        requires = "redis"
+    )]
+    redis_key: String,
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
@@ -61,7 +77,19 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), String> {
     if let Some(dir) = args.static_dirs.iter().find(|d| !d.is_dir()) {
         return Err(format!("--static {}: not a directory", dir.display()));
     }
-    let io = SocketIo::new(SocketIoConfig::default()).map_err(|e| e.to_string())?;
+    let mut config = SocketIoConfig::default();
+    let cluster = match &args.redis {
+        Some(url) => {
+            let cluster =
+                RedisCluster::new(url, RedisAdapterConfig::with_key(args.redis_key.clone()))
+                    .map_err(|e| format!("--redis {}: {e}", redacted(url)))?;
+            let adapters = cluster.clone();
+            config.adapter = AdapterFactory::new(move |ns| adapters.adapter(ns));
+            Some(cluster)
+        }
+        None => None,
+    };
+    let io = SocketIo::new(config).map_err(|e| e.to_string())?;
     demo::register(&io, !args.quiet);
     let addr = SocketAddr::new(args.host, args.port);
     let listener = TcpListener::bind(addr)
@@ -79,6 +107,16 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), String> {
     let service = SocketIoLayer::new(io.clone()).layer(site);
     // The readiness line: tests and scripts wait for it.
     eprintln!("sio: listening on http://{bound}/ (Ctrl-C stops)");
+    if let (Some(cluster), Some(url)) = (cluster, &args.redis) {
+        // The server serves while Redis is away; the cluster reconnects by itself.
+        let url = redacted(url);
+        tokio::spawn(async move {
+            while !cluster.wait_connected(REDIS_WAIT).await {
+                eprintln!("sio: waiting for Redis at {url}");
+            }
+            eprintln!("sio: joined the cluster on Redis at {url}");
+        });
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     // Every connection holds a sender; the receiver sees `None` once all are dropped.
@@ -116,6 +154,18 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), String> {
         ),
     }
     Ok(())
+}
+
+/// A Redis URL without its password, for messages.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Resolves with the signal's name on Ctrl-C (SIGINT) or SIGTERM.
