@@ -83,6 +83,17 @@ pub trait Adapter: Send + Sync + 'static {
     /// The local sockets selected by `opts`, each once.
     fn local_sockets(&self, opts: &BroadcastOptions) -> Vec<Arc<dyn LocalSocket>>;
 
+    /// How many rooms a local socket is in (its own room included). The default counts
+    /// [`Adapter::rooms_of`]; an adapter that can answer without copying overrides it.
+    fn room_count(&self, id: &SocketId) -> usize {
+        self.rooms_of(id).len()
+    }
+
+    /// Whether a local socket is in `room`. The default searches [`Adapter::rooms_of`].
+    fn is_in(&self, id: &SocketId, room: &Room) -> bool {
+        self.rooms_of(id).contains(room)
+    }
+
     /// Sends `packet` to every socket selected by `opts`, on every node unless
     /// `opts.flags.local`. Encodes once; recipients share the frames. Returns the number of
     /// local recipients.

@@ -181,6 +181,17 @@ impl Adapter for InMemoryAdapter {
         self.read().select(opts)
     }
 
+    fn room_count(&self, id: &SocketId) -> usize {
+        self.read().socket_rooms.get(id).map_or(0, HashSet::len)
+    }
+
+    fn is_in(&self, id: &SocketId, room: &Room) -> bool {
+        self.read()
+            .socket_rooms
+            .get(id)
+            .is_some_and(|r| r.contains(room))
+    }
+
     fn broadcast(&self, packet: &Packet, opts: &BroadcastOptions) -> Result<usize, AdapterError> {
         let frames: Vec<Frame> = packet.encode().frames().collect();
         Ok(self.send_local(&frames, opts))

@@ -10,7 +10,7 @@ mod tower;
 
 pub use io::{
     AckError, AckSender, AdapterFactory, Args, Broadcast, ConnectError, DynamicNsp, EmitError,
-    IoConnection, IoHandler, Nsp, Socket, SocketIo, SocketIoConfig,
+    IoConnection, IoHandler, JoinError, Nsp, Socket, SocketIo, SocketIoConfig,
 };
 
 pub use serve::{not_found, serve_with};

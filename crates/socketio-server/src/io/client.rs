@@ -1,7 +1,7 @@
 //! One Engine.IO connection seen from Socket.IO: the packet decoder and the namespace sockets.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use engineio_proto::{CloseReason, Frame, Message};
@@ -11,7 +11,7 @@ use socketio_proto::{Decoder, Namespace, Packet, Payload};
 use super::IoInner;
 use super::args::Args;
 use super::ns::{ConnectError, NsInner};
-use super::socket::{AckSender, Socket};
+use super::socket::{AckSender, RoomLimits, Socket};
 use crate::engine::{Connection, EngineHandler, EngineSocket, Handshake, Tasks};
 
 /// The Socket.IO side of the engine: creates one [`IoConnection`] per Engine.IO session.
@@ -49,6 +49,8 @@ pub struct IoConnection {
     decoder: Decoder,
     sockets: SocketMap,
     joined: Arc<AtomicBool>,
+    /// CONNECTs refused so far (`max_connect_refusals`).
+    refusals: Arc<AtomicUsize>,
     /// Until a namespace is joined: when the connection is closed for joining none.
     connect_deadline: Option<tokio::time::Instant>,
     /// While a binary packet is being reassembled: when its attachments must all be in.
@@ -80,6 +82,7 @@ impl EngineHandler for IoHandler {
             decoder: Decoder::new(self.io.config.decode_limits),
             sockets: Arc::new(Mutex::new(HashMap::new())),
             joined: Arc::new(AtomicBool::new(false)),
+            refusals: Arc::new(AtomicUsize::new(0)),
             // Close connections that join no namespace in time (`connectTimeout`); not
             // re-armed when they later leave every namespace.
             connect_deadline: Some(tokio::time::Instant::now() + self.io.config.connect_timeout),
@@ -145,12 +148,26 @@ impl IoConnection {
         let name = ns.as_str().to_owned();
         let auth = match auth {
             None => serde_json::Value::Object(serde_json::Map::new()),
-            Some(p) => serde_json::from_str(p.json()).unwrap_or_default(),
+            Some(p) => match serde_json::from_str(p.json()) {
+                Ok(auth) => auth,
+                Err(e) => {
+                    // The decoder checks the shape only; JSON nested past serde_json's
+                    // recursion limit fails here (D8).
+                    tracing::debug!(%e, "connect payload does not parse, closing");
+                    self.engine.close();
+                    return;
+                }
+            },
         };
         let Some((nsp, created)) = self.io.resolve(&ns, &auth) else {
             let packet = ConnectError::new("Invalid namespace").to_packet(ns);
             let frames: Vec<Frame> = packet.encode().frames().collect();
             let _ = self.engine.send_group(&frames);
+            refused(
+                &self.refusals,
+                self.io.config.max_connect_refusals,
+                &self.engine,
+            );
             return;
         };
         self.sockets
@@ -163,17 +180,22 @@ impl IoConnection {
             self.engine.clone(),
             Arc::clone(&self.handshake),
             auth,
+            RoomLimits {
+                max_rooms: self.io.config.max_rooms_per_socket,
+                max_name_len: self.io.config.max_room_name_len,
+            },
         );
         let middlewares = nsp
             .middlewares
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let (sockets, joined, engine, io) = (
+        let (sockets, joined, engine, io, refusals) = (
             Arc::clone(&self.sockets),
             Arc::clone(&self.joined),
             self.engine.clone(),
             Arc::clone(&self.io),
+            Arc::clone(&self.refusals),
         );
         tasks.spawn(async move {
             for m in middlewares {
@@ -187,6 +209,7 @@ impl IoConnection {
                     if created {
                         io.remove_child_if_empty(&nsp);
                     }
+                    refused(&refusals, io.config.max_connect_refusals, &engine);
                     return;
                 }
             }
@@ -200,6 +223,14 @@ impl IoConnection {
             joined.store(true, Ordering::Release);
             (nsp.on_connect)(socket);
         });
+    }
+}
+
+/// Counts a refused CONNECT; at `max` refusals the connection is closed (D5).
+fn refused(count: &AtomicUsize, max: usize, engine: &EngineSocket) {
+    if count.fetch_add(1, Ordering::AcqRel) + 1 >= max {
+        tracing::debug!(sid = ?engine.sid(), "too many refused connects, closing");
+        engine.close();
     }
 }
 

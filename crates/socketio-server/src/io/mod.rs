@@ -21,7 +21,7 @@ use socketio_proto::{DecodeLimits, Namespace};
 pub use args::Args;
 pub use client::{IoConnection, IoHandler};
 pub use ns::{Broadcast, ConnectError, Nsp};
-pub use socket::{AckError, AckSender, EmitError, Socket};
+pub use socket::{AckError, AckSender, EmitError, JoinError, Socket};
 
 use crate::engine::{Engine, EngineBody, EngineConfig};
 
@@ -48,6 +48,15 @@ pub struct SocketIoConfig {
     /// Whether a child namespace is removed when its last socket leaves (the reference's
     /// `cleanupEmptyChildNamespaces`, off by default).
     pub cleanup_empty_child_namespaces: bool,
+    /// Most CONNECTs one connection may have refused (by a middleware, or for an unknown
+    /// namespace) before the connection is closed (100): a client retrying a refused auth in
+    /// a loop is cut off instead of costing a middleware run per attempt forever.
+    pub max_connect_refusals: usize,
+    /// Most rooms one socket may be in, its own room included, through [`Socket::try_join`]
+    /// (10 000).
+    pub max_rooms_per_socket: usize,
+    /// Longest room name in bytes that [`Socket::try_join`] accepts (4096).
+    pub max_room_name_len: usize,
 }
 
 /// Creates the [`Adapter`] of a namespace.
@@ -93,6 +102,9 @@ impl Default for SocketIoConfig {
             adapter: AdapterFactory::in_memory(),
             max_dynamic_namespaces: 10_000,
             cleanup_empty_child_namespaces: false,
+            max_connect_refusals: 100,
+            max_rooms_per_socket: 10_000,
+            max_room_name_len: 4096,
         }
     }
 }

@@ -43,6 +43,33 @@ pub enum EmitError {
     Adapter(#[source] AdapterError),
 }
 
+/// Why [`Socket::try_join`] refused a room.
+#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// The room name is longer than `max_room_name_len`.
+    #[error("room name of {len} bytes exceeds the maximum of {max}")]
+    NameTooLong {
+        /// The name's length.
+        len: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// The socket is in `max_rooms_per_socket` rooms already.
+    #[error("socket is in the maximum of {max} rooms")]
+    TooManyRooms {
+        /// The configured maximum.
+        max: usize,
+    },
+}
+
+/// The caps [`Socket::try_join`] applies.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RoomLimits {
+    pub(crate) max_rooms: usize,
+    pub(crate) max_name_len: usize,
+}
+
 /// Why an acknowledgement did not come.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -81,6 +108,7 @@ pub(crate) struct SocketInner {
     /// Set once the socket ended; before CONNECT (in middlewares) a socket may already emit.
     closed: AtomicBool,
     extensions: Mutex<http::Extensions>,
+    room_limits: RoomLimits,
 }
 
 /// A client's socket in one namespace. Cheap to clone.
@@ -128,6 +156,7 @@ impl Socket {
         engine: EngineSocket,
         handshake: Arc<Handshake>,
         auth: serde_json::Value,
+        room_limits: RoomLimits,
     ) -> Self {
         Self(Arc::new(SocketInner {
             id,
@@ -144,6 +173,7 @@ impl Socket {
             connected: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             extensions: Mutex::new(http::Extensions::new()),
+            room_limits,
         }))
     }
 
@@ -396,9 +426,38 @@ impl Socket {
         }
     }
 
-    /// Joins a room.
+    /// Joins a room, as [`Socket::try_join`] does; a refusal at a cap is logged and
+    /// otherwise ignored.
     pub fn join(&self, room: &str) {
-        self.0.ns.adapter.join(&self.0.id, &[Room::from(room)]);
+        if let Err(e) = self.try_join(room) {
+            tracing::debug!(id = %self.0.id, %e, "join refused");
+        }
+    }
+
+    /// Joins a room unless the name is longer than `max_room_name_len` or the socket is in
+    /// `max_rooms_per_socket` rooms already (rooms named from client input must not grow
+    /// without bound). Joining a room the socket is in succeeds.
+    ///
+    /// # Errors
+    ///
+    /// [`JoinError`] naming the cap.
+    pub fn try_join(&self, room: &str) -> Result<(), JoinError> {
+        let limits = self.0.room_limits;
+        if room.len() > limits.max_name_len {
+            return Err(JoinError::NameTooLong {
+                len: room.len(),
+                max: limits.max_name_len,
+            });
+        }
+        let adapter = &self.0.ns.adapter;
+        let room = Room::from(room);
+        if adapter.room_count(&self.0.id) >= limits.max_rooms && !adapter.is_in(&self.0.id, &room) {
+            return Err(JoinError::TooManyRooms {
+                max: limits.max_rooms,
+            });
+        }
+        adapter.join(&self.0.id, &[room]);
+        Ok(())
     }
 
     /// Leaves a room.
