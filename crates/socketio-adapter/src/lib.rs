@@ -48,8 +48,11 @@ use async_trait::async_trait;
 use engineio_proto::Frame;
 use socketio_proto::{AckId, Packet, Payload};
 
-pub use memory::InMemoryAdapter;
-pub use types::{AdapterError, BroadcastFlags, BroadcastOptions, Room, SocketId, SocketInfo};
+pub use memory::{Clock, InMemoryAdapter, RecoveryConfig};
+pub use types::{
+    AdapterError, BroadcastFlags, BroadcastOptions, RecoveredSession, Room, Session, SocketId,
+    SocketInfo,
+};
 
 /// Called with each acknowledgement a socket receives for a broadcast.
 pub type AckCallback = Arc<dyn Fn(Payload) + Send + Sync>;
@@ -169,4 +172,34 @@ pub trait Adapter: Send + Sync + 'static {
     ///
     /// [`AdapterError`] when the cluster cannot be asked.
     async fn server_count(&self) -> Result<usize, AdapterError>;
+
+    /// Whether this adapter keeps sessions and packets for connection state recovery. When it
+    /// does, [`Adapter::broadcast`] appends an offset (a string, as the last argument) to
+    /// every EVENT without ack that is not volatile and keeps the packet, and the server
+    /// routes a socket's own emits through [`Adapter::broadcast`] too. The default is `false`.
+    fn supports_recovery(&self) -> bool {
+        false
+    }
+
+    /// Keeps a disconnected socket's state for recovery. The default keeps nothing.
+    fn persist_session(&self, session: Session) {
+        let _ = session;
+    }
+
+    /// Takes the session `pid` and the packets broadcast after `offset` that its rooms
+    /// received. `Ok(None)` when the session is unknown or expired, or `offset` is not (or no
+    /// longer) in the packet log: the client then gets a fresh socket. The default recovers
+    /// nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when the store cannot be reached (the client gets a fresh socket).
+    async fn restore_session(
+        &self,
+        pid: &str,
+        offset: &str,
+    ) -> Result<Option<RecoveredSession>, AdapterError> {
+        let _ = (pid, offset);
+        Ok(None)
+    }
 }

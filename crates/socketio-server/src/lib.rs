@@ -9,8 +9,9 @@ mod serve;
 mod tower;
 
 pub use io::{
-    AckError, AckSender, AdapterFactory, Args, Broadcast, ConnectError, DynamicNsp, EmitError,
-    IoConnection, IoHandler, JoinError, Nsp, Socket, SocketIo, SocketIoConfig,
+    AckError, AckSender, AdapterFactory, Args, Broadcast, ConnectError, ConnectionStateRecovery,
+    DynamicNsp, EmitError, IoConnection, IoHandler, JoinError, Nsp, Socket, SocketIo,
+    SocketIoConfig,
 };
 
 pub use serve::{not_found, serve_with};

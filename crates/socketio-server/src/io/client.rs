@@ -5,13 +5,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use engineio_proto::{CloseReason, Frame, Message};
-use socketio_adapter::SocketId;
+use socketio_adapter::{RecoveredSession, Room, SocketId};
 use socketio_proto::{Decoder, Namespace, Packet, Payload};
 
 use super::IoInner;
 use super::args::Args;
 use super::ns::{ConnectError, NsInner};
-use super::socket::{AckSender, RoomLimits, Socket};
+use super::socket::{AckSender, RoomLimits, Socket, SocketState};
 use crate::engine::{Connection, EngineHandler, EngineSocket, Handshake, Tasks};
 
 /// The Socket.IO side of the engine: creates one [`IoConnection`] per Engine.IO session.
@@ -98,6 +98,21 @@ fn socket_id() -> SocketId {
     SocketId::from(base64_simd::URL_SAFE_NO_PAD.encode_to_string(raw))
 }
 
+/// A fresh private session id for connection state recovery: 144 random bits, 24 URL-safe
+/// characters. It is a bearer secret: never logged, never the socket id or the Engine.IO sid.
+fn private_session_id() -> String {
+    let mut raw = [0u8; 18];
+    let _ = getrandom::fill(&mut raw);
+    base64_simd::URL_SAFE_NO_PAD.encode_to_string(raw)
+}
+
+/// The `pid` and `offset` strings a reconnecting client puts into its CONNECT payload.
+fn recovery_claim(auth: &serde_json::Value) -> Option<(&str, &str)> {
+    let pid = auth.get("pid")?.as_str()?;
+    let offset = auth.get("offset")?.as_str()?;
+    Some((pid, offset))
+}
+
 impl IoConnection {
     fn slot(&self, ns: &str) -> Option<Slot> {
         self.sockets
@@ -174,17 +189,11 @@ impl IoConnection {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(name.clone(), Slot::Connecting);
-        let socket = Socket::new(
-            socket_id(),
-            Arc::clone(&nsp),
-            self.engine.clone(),
-            Arc::clone(&self.handshake),
-            auth,
-            RoomLimits {
-                max_rooms: self.io.config.max_rooms_per_socket,
-                max_name_len: self.io.config.max_room_name_len,
-            },
-        );
+        let limits = RoomLimits {
+            max_rooms: self.io.config.max_rooms_per_socket,
+            max_name_len: self.io.config.max_room_name_len,
+        };
+        let handshake = Arc::clone(&self.handshake);
         let middlewares = nsp
             .middlewares
             .read()
@@ -198,6 +207,41 @@ impl IoConnection {
             Arc::clone(&self.refusals),
         );
         tasks.spawn(async move {
+            let csr = io.config.connection_state_recovery;
+            let recovering = csr.is_some() && nsp.adapter.supports_recovery();
+            let mut restored = None;
+            if recovering && let Some((pid, offset)) = recovery_claim(&auth) {
+                match nsp.adapter.restore_session(pid, offset).await {
+                    Ok(r) => restored = r,
+                    Err(e) => tracing::debug!(%e, "session not restored"),
+                }
+            }
+            let state = match &restored {
+                Some(r) => SocketState {
+                    pid: Some(r.session.pid.clone()),
+                    recovered: true,
+                    data: r.session.data.clone(),
+                },
+                None => SocketState {
+                    pid: csr.map(|_| private_session_id()),
+                    recovered: false,
+                    data: serde_json::Value::Object(serde_json::Map::new()),
+                },
+            };
+            let id = restored
+                .as_ref()
+                .map_or_else(socket_id, |r| r.session.sid.clone());
+            let socket = Socket::new(
+                id,
+                Arc::clone(&nsp),
+                engine.clone(),
+                handshake,
+                auth,
+                limits,
+                state,
+            );
+            let skip = restored.is_some() && csr.is_some_and(|c| c.skip_middlewares);
+            let middlewares = if skip { Vec::new() } else { middlewares };
             for m in middlewares {
                 if let Err(e) = m(socket.clone()).await {
                     sockets
@@ -214,12 +258,16 @@ impl IoConnection {
                 }
             }
             if engine.is_closed() {
+                if let Some(r) = restored {
+                    // Gone again before the reply: keep the session for the next attempt.
+                    nsp.adapter.persist_session(r.session);
+                }
                 if created {
                     io.remove_child_if_empty(&nsp);
                 }
                 return;
             }
-            finish_connect(&nsp, &socket, &sockets, &name, ns);
+            finish_connect(&nsp, &socket, &sockets, &name, ns, restored);
             joined.store(true, Ordering::Release);
             (nsp.on_connect)(socket);
         });
@@ -234,15 +282,39 @@ fn refused(count: &AtomicUsize, max: usize, engine: &EngineSocket) {
     }
 }
 
-fn finish_connect(nsp: &NsInner, socket: &Socket, sockets: &SocketMap, name: &str, ns: Namespace) {
+fn finish_connect(
+    nsp: &NsInner,
+    socket: &Socket,
+    sockets: &SocketMap,
+    name: &str,
+    ns: Namespace,
+    restored: Option<RecoveredSession>,
+) {
     socket.mark_connected();
-    tracing::debug!(ns = name, id = socket.id(), "socket connected");
+    tracing::debug!(
+        ns = name,
+        id = socket.id(),
+        recovered = restored.is_some(),
+        "socket connected"
+    );
     nsp.add(socket);
+    if let Some(r) = restored {
+        // Rooms back, then the missed packets, then the CONNECT reply, as the reference does.
+        let rooms: Vec<Room> = r.session.rooms;
+        nsp.adapter.join(socket.socket_id(), &rooms);
+        for packet in r.missed {
+            let _ = socket.send_packet(packet);
+        }
+    }
     sockets
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .insert(name.to_owned(), Slot::Connected(socket.clone()));
-    let _ = socket.send_packet(Packet::connect_ok(ns, socket.id()));
+    let reply = match socket.pid() {
+        Some(pid) => Packet::connect_ok_with_pid(ns, socket.id(), pid),
+        None => Packet::connect_ok(ns, socket.id()),
+    };
+    let _ = socket.send_packet(reply);
 }
 
 impl Connection for IoConnection {

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use engineio_proto::ConfigError;
 use http::{Request, Response};
 use http_body::Body;
-use socketio_adapter::{Adapter, InMemoryAdapter};
+use socketio_adapter::{Adapter, Clock, InMemoryAdapter, RecoveryConfig};
 use socketio_proto::{DecodeLimits, Namespace};
 
 pub use args::Args;
@@ -57,28 +57,83 @@ pub struct SocketIoConfig {
     pub max_rooms_per_socket: usize,
     /// Longest room name in bytes that [`Socket::try_join`] accepts (4096).
     pub max_room_name_len: usize,
+    /// Connection state recovery (the reference's `connectionStateRecovery`), off (`None`)
+    /// by default. With the default adapter factory, turning it on gives every namespace an
+    /// in-memory adapter that keeps sessions and packets.
+    pub connection_state_recovery: Option<ConnectionStateRecovery>,
+}
+
+/// Settings of connection state recovery. `Default` matches the reference.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct ConnectionStateRecovery {
+    /// How long a disconnected socket's state and the packets it may miss are kept
+    /// (`maxDisconnectionDuration`, 2 min).
+    pub max_disconnection_duration: Duration,
+    /// Whether a recovered socket skips the namespace's middlewares (`skipMiddlewares`, true).
+    pub skip_middlewares: bool,
+    /// Most packets the in-memory store keeps per namespace (10 000); the oldest go first.
+    pub max_packets: usize,
+    /// Most disconnected sessions the in-memory store keeps per namespace (100 000).
+    pub max_sessions: usize,
+}
+
+impl Default for ConnectionStateRecovery {
+    fn default() -> Self {
+        Self {
+            max_disconnection_duration: Duration::from_secs(120),
+            skip_middlewares: true,
+            max_packets: 10_000,
+            max_sessions: 100_000,
+        }
+    }
 }
 
 /// Creates the [`Adapter`] of a namespace.
 #[derive(Clone)]
-pub struct AdapterFactory(Arc<MakeAdapter>);
+pub struct AdapterFactory {
+    make: Arc<MakeAdapter>,
+    /// The default in-memory adapter, which the server replaces by the recovering one when
+    /// connection state recovery is on.
+    in_memory: bool,
+}
 
 type MakeAdapter = dyn Fn(&Namespace) -> Arc<dyn Adapter> + Send + Sync;
 
 impl AdapterFactory {
     /// A factory from a function.
     pub fn new(f: impl Fn(&Namespace) -> Arc<dyn Adapter> + Send + Sync + 'static) -> Self {
-        Self(Arc::new(f))
+        Self {
+            make: Arc::new(f),
+            in_memory: false,
+        }
     }
 
     /// The in-memory adapter: one node.
     #[must_use]
     pub fn in_memory() -> Self {
-        Self::new(|ns| Arc::new(InMemoryAdapter::new(ns.clone())))
+        Self {
+            in_memory: true,
+            ..Self::new(|ns| Arc::new(InMemoryAdapter::new(ns.clone())))
+        }
+    }
+
+    /// The in-memory adapter keeping sessions and packets for connection state recovery,
+    /// on tokio's clock.
+    #[must_use]
+    pub fn in_memory_with_recovery(csr: ConnectionStateRecovery) -> Self {
+        let mut config = RecoveryConfig::default();
+        config.max_disconnection_duration = csr.max_disconnection_duration;
+        config.max_packets = csr.max_packets;
+        config.max_sessions = csr.max_sessions;
+        Self::new(move |ns| {
+            let clock: Clock = Arc::new(|| tokio::time::Instant::now().into_std());
+            Arc::new(InMemoryAdapter::with_recovery(ns.clone(), config, clock))
+        })
     }
 
     pub(crate) fn create(&self, ns: &Namespace) -> Arc<dyn Adapter> {
-        (self.0)(ns)
+        (self.make)(ns)
     }
 }
 
@@ -105,6 +160,7 @@ impl Default for SocketIoConfig {
             max_connect_refusals: 100,
             max_rooms_per_socket: 10_000,
             max_room_name_len: 4096,
+            connection_state_recovery: None,
         }
     }
 }
@@ -259,7 +315,12 @@ impl SocketIo {
     /// # Errors
     ///
     /// [`ConfigError`] when the Engine.IO settings are out of range.
-    pub fn new(config: SocketIoConfig) -> Result<Self, ConfigError> {
+    pub fn new(mut config: SocketIoConfig) -> Result<Self, ConfigError> {
+        if let Some(csr) = config.connection_state_recovery
+            && config.adapter.in_memory
+        {
+            config.adapter = AdapterFactory::in_memory_with_recovery(csr);
+        }
         let inner = Arc::new(IoInner {
             config: config.clone(),
             namespaces: RwLock::new(HashMap::new()),

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use engineio_proto::Frame;
 use serde::Serialize;
-use socketio_adapter::{AckCallback, AdapterError, LocalSocket, Room, SocketId};
+use socketio_adapter::{
+    AckCallback, AdapterError, BroadcastOptions, LocalSocket, Room, Session, SocketId,
+};
 use socketio_proto::{AckId, EncodeError, Encoded, Namespace, Packet, Payload, is_reserved_event};
 use tokio::sync::oneshot;
 
@@ -70,6 +72,26 @@ pub(crate) struct RoomLimits {
     pub(crate) max_name_len: usize,
 }
 
+/// Connection state recovery state of a new socket.
+pub(crate) struct SocketState {
+    /// The private session id, when recovery is on.
+    pub(crate) pid: Option<String>,
+    /// Whether the socket was restored from a stored session.
+    pub(crate) recovered: bool,
+    /// The application data (restored, or `{}`).
+    pub(crate) data: serde_json::Value,
+}
+
+/// Disconnect reasons after which a session is kept for recovery (the reference's list).
+const RECOVERABLE: [&str; 6] = [
+    "transport error",
+    "transport close",
+    "forced close",
+    "ping timeout",
+    "server shutting down",
+    "forced server close",
+];
+
 /// Why an acknowledgement did not come.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -109,6 +131,9 @@ pub(crate) struct SocketInner {
     closed: AtomicBool,
     extensions: Mutex<http::Extensions>,
     room_limits: RoomLimits,
+    pid: Option<String>,
+    recovered: bool,
+    data: Mutex<serde_json::Value>,
 }
 
 /// A client's socket in one namespace. Cheap to clone.
@@ -157,6 +182,7 @@ impl Socket {
         handshake: Arc<Handshake>,
         auth: serde_json::Value,
         room_limits: RoomLimits,
+        state: SocketState,
     ) -> Self {
         Self(Arc::new(SocketInner {
             id,
@@ -174,6 +200,9 @@ impl Socket {
             closed: AtomicBool::new(false),
             extensions: Mutex::new(http::Extensions::new()),
             room_limits,
+            pid: state.pid,
+            recovered: state.recovered,
+            data: Mutex::new(state.data),
         }))
     }
 
@@ -205,9 +234,47 @@ impl Socket {
         &self.0.auth
     }
 
-    /// Per-socket application data.
+    /// Per-socket application data of any type, on this node only (not kept by connection
+    /// state recovery; use [`Socket::data`] for that).
     pub fn extensions(&self) -> MutexGuard<'_, http::Extensions> {
         lock(&self.0.extensions)
+    }
+
+    /// The socket's JSON application data (`socket.data`, `{}` at first): kept with the
+    /// session on a recoverable disconnect and restored with it.
+    pub fn data(&self) -> MutexGuard<'_, serde_json::Value> {
+        lock(&self.0.data)
+    }
+
+    /// Whether this socket was restored by connection state recovery: same id, rooms and
+    /// data as before the disconnect, and the packets missed meanwhile were sent first.
+    #[must_use]
+    pub fn recovered(&self) -> bool {
+        self.0.recovered
+    }
+
+    /// The private session id (a bearer secret), when recovery is on.
+    pub(crate) fn pid(&self) -> Option<&str> {
+        self.0.pid.as_deref()
+    }
+
+    /// With connection state recovery, a connected socket's own events go through the
+    /// adapter (to its own room), which stores them and appends their offset.
+    fn emits_through_adapter(&self) -> bool {
+        self.0.pid.is_some() && self.connected() && self.0.ns.adapter.supports_recovery()
+    }
+
+    fn emit_packet(&self, packet: Packet) -> Result<(), EmitError> {
+        if self.emits_through_adapter() {
+            let opts = BroadcastOptions::new().to(Room::from(&self.0.id));
+            self.0
+                .ns
+                .adapter
+                .broadcast(&packet, &opts)
+                .map_err(EmitError::Adapter)?;
+            return Ok(());
+        }
+        self.send_packet(packet)
     }
 
     /// Whether the socket is connected.
@@ -352,6 +419,9 @@ impl Socket {
         if self.is_closed() {
             return Err(EmitError::Closed);
         }
+        if self.emits_through_adapter() {
+            return self.emit_packet(Packet::event(self.namespace(), event, args, None)?);
+        }
         self.send_frames(&encode_event(&self.namespace(), event, args, None)?, false);
         Ok(())
     }
@@ -365,7 +435,10 @@ impl Socket {
         if is_reserved_event(event) {
             return Err(EmitError::Reserved(event.to_owned()));
         }
-        self.send_packet(Packet::Event {
+        if self.is_closed() {
+            return Err(EmitError::Closed);
+        }
+        self.emit_packet(Packet::Event {
             ns: self.namespace(),
             data: args.to_event_payload(event),
             ack: None,
@@ -505,6 +578,19 @@ impl Socket {
             return;
         }
         tracing::debug!(ns = %self.0.ns.name, id = %self.0.id, reason, "socket disconnected");
+        if let Some(pid) = &self.0.pid
+            && RECOVERABLE.contains(&reason)
+            && self.0.ns.adapter.supports_recovery()
+        {
+            let rooms = self.0.ns.adapter.rooms_of(&self.0.id);
+            let data = lock(&self.0.data).clone();
+            self.0.ns.adapter.persist_session(Session::new(
+                pid.clone(),
+                self.0.id.clone(),
+                rooms,
+                data,
+            ));
+        }
         lock(&self.0.acks).clear();
         let handler = lock(&self.0.on_disconnect).take();
         if let Some(h) = handler {

@@ -14,6 +14,7 @@ use socketio_server::{Binary, ConnectError, Socket, SocketIo, SocketIoConfig};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 
+mod csr;
 mod hostile;
 
 async fn start(config: SocketIoConfig) -> (SocketIo, String) {
