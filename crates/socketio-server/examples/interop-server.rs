@@ -22,7 +22,8 @@
 //!   disconnected, or `"timeout"` after 5 s.
 //!
 //! With `CONNECTION_STATE_RECOVERY=1` in the environment, connection state recovery is on
-//! (reference defaults): CONNECT replies carry a `pid` and events an offset.
+//! (reference defaults): CONNECT replies carry a `pid` and events an offset. With
+//! `MAX_PACKETS_PER_POLL=N`, a polling response holds at most N packets.
 //!
 //! Namespace `/admin`: a middleware accepts only the auth `{"token":"secret"}` and refuses
 //! anything else with `not authorized` and data `{"reason":"bad token"}`; on connect, emits
@@ -132,6 +133,12 @@ async fn main() -> std::io::Result<()> {
     let mut config = SocketIoConfig::default();
     if std::env::var("CONNECTION_STATE_RECOVERY").is_ok_and(|v| v == "1") {
         config.connection_state_recovery = Some(ConnectionStateRecovery::default());
+    }
+    if let Some(n) = std::env::var("MAX_PACKETS_PER_POLL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.engine.session.max_packets_per_poll = Some(n);
     }
     let io = SocketIo::new(config).map_err(std::io::Error::other)?;
     let last: LastReason = Arc::new(watch::Sender::new((String::new(), String::new())));
