@@ -2,7 +2,9 @@
 //!
 //! 1. `cargo test --workspace --all-features` (unit, integration and doc tests);
 //! 2. the interop suites in `interop/` against the official npm packages and python-socketio,
-//!    installing their dependencies from the committed lock files first.
+//!    installing their dependencies from the committed lock files first;
+//! 3. the Autobahn WebSocket suite against `examples/autobahn-echo` (`interop/autobahn/run.sh`,
+//!    skipped when no CPython 2.7 is installed).
 //!
 //! Services the tests need (Redis on 127.0.0.1:6379) are started if they are not running.
 
@@ -110,6 +112,13 @@ fn interop() -> Result<(), String> {
             .current_dir(&py)
             .env("TARGET_DIR", target_dir().join("debug"))
             .args(["-m", "pytest", "-q", "."]))?;
+    }
+    // Autobahn against the WebSocket layer (skips itself without a CPython 2.7).
+    let autobahn = dir.join("autobahn/run.sh");
+    if autobahn.exists() {
+        run(Command::new("bash")
+            .arg(autobahn)
+            .arg(target_dir().join("debug")))?;
     }
     Ok(())
 }
