@@ -137,15 +137,27 @@ async fn a_reconnecting_client_gets_its_id_rooms_data_and_missed_packets() {
     ns.to("r").except("r").emit("news", &"excluded").unwrap();
     ns.emit("news", &3).unwrap();
     ns.to("r").volatile().emit("news", &"volatile").unwrap();
+    ns.to("r")
+        .emit("bin", &(Binary::from_static(b"\x01\x02\x03"),))
+        .unwrap();
     let claim = json!({ "pid": pid, "offset": offset }).to_string();
     let (mut ws, _, missed, reply) = connect_with(&addr, "", &claim).await;
     assert_eq!(reply, json!({ "sid": id, "pid": pid }));
-    let missed: Vec<serde_json::Value> = missed.iter().map(|t| event(t, "42")[1].clone()).collect();
+    // The missed packets come before the reply, in order; a binary one with its attachment
+    // and its offset after the placeholder.
+    assert_eq!(missed.len(), 4, "{missed:?}");
+    let news: Vec<serde_json::Value> = missed[..2]
+        .iter()
+        .map(|t| event(t, "42")[1].clone())
+        .collect();
+    assert_eq!(news, [json!(2), json!(3)]);
+    let bin = event(&missed[2], "451-");
     assert_eq!(
-        missed,
-        [json!(2), json!(3)],
-        "missed packets come before the reply"
+        bin[..2],
+        [json!("bin"), json!({"_placeholder": true, "num": 0})]
     );
+    assert!(bin[2].is_string());
+    assert_eq!(missed[3], "<bin 3>");
     let state = event(&next_text(&mut ws).await.unwrap(), "42");
     assert_eq!(state[1..4], [json!(true), json!({"score":7}), json!(["r"])]);
     // Back in its room.

@@ -298,6 +298,8 @@ async fn a20_a_handshake_flood_is_capped_and_abandoned_sessions_are_reaped() {
     config.engine.max_sessions = Some(30);
     config.engine.max_sessions_per_ip = Some(20);
     let (io, addr) = start(config).await;
+    let tasks = || tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    let baseline = tasks();
     let mut alive = connected(&addr).await; // one session from 127.0.0.1
     let mut codes = Vec::new();
     for _ in 0..100 {
@@ -332,6 +334,10 @@ async fn a20_a_handshake_flood_is_capped_and_abandoned_sessions_are_reaped() {
     let started = Instant::now();
     wait_sessions_gone(&io).await;
     assert!(started.elapsed() <= Duration::from_secs(45) + Duration::from_millis(10));
+    // No task outlives its session: once the runtime is idle (its bounded close timers
+    // included), the task count is back where it started.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(tasks(), baseline);
     // The caps were released with the sessions.
     assert_eq!(handshake_from([127, 0, 0, 1], &addr).await, 200);
     let mut fresh = connected(&addr).await;
