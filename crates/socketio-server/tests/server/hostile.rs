@@ -59,6 +59,7 @@ async fn read_until_closed(stream: &mut TcpStream) -> (Vec<u8>, bool) {
 /// closed the connection, as text.
 async fn raw_http(addr: &str, request: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
     // The server may answer and close before all of a hostile request is written.
     let _ = stream.write_all(request).await;
     let (bytes, closed) = read_until_closed(&mut stream).await;
@@ -117,6 +118,7 @@ impl RawWs {
     /// Upgrades a new connection with `query`; panics unless the answer is 101.
     async fn open(addr: &str, query: &str) -> Self {
         let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
         let req = format!("GET /socket.io/?{query} HTTP/1.1\r\nHost: {addr}\r\n{WS_HEADERS}\r\n");
         stream.write_all(req.as_bytes()).await.unwrap();
         let mut ws = Self {
@@ -222,7 +224,9 @@ async fn connect_from(ip: [u8; 4], addr: &str) -> TcpStream {
     socket
         .bind(SocketAddr::from((ip, 0)))
         .expect("loopback alias");
-    socket.connect(addr.parse().unwrap()).await.unwrap()
+    let stream = socket.connect(addr.parse().unwrap()).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
 }
 
 /// A polling handshake from `127.0.0.N`; returns the status.
@@ -240,6 +244,7 @@ async fn a12_a_stalled_body_times_out_and_the_session_is_reaped() {
     let mut alive = connected(&addr).await;
     let sid = polling_sid(&addr).await;
     let mut stream = TcpStream::connect(&addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
     let head = format!(
         "POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: {addr}\r\n\
          Content-Type: text/plain\r\nContent-Length: 1000000\r\n\r\n42[\"echo\""
@@ -266,6 +271,7 @@ async fn a13_slowloris_headers_are_cut_by_the_header_timeout() {
     let (_io, addr) = start(quiet_config()).await;
     let mut alive = connected(&addr).await;
     let mut stream = TcpStream::connect(&addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
     let (mut rd, mut wr) = stream.split();
     let started = Instant::now();
     let trickle = async {
@@ -298,7 +304,11 @@ async fn a20_a_handshake_flood_is_capped_and_abandoned_sessions_are_reaped() {
     config.engine.max_sessions = Some(30);
     config.engine.max_sessions_per_ip = Some(20);
     let (io, addr) = start(config).await;
-    let tasks = || tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    let tasks = || {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    };
     let baseline = tasks();
     let mut alive = connected(&addr).await; // one session from 127.0.0.1
     let mut codes = Vec::new();

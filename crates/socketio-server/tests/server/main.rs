@@ -185,6 +185,9 @@ async fn http(
     content_type: &str,
 ) -> (u16, String) {
     let stream = TcpStream::connect(addr).await.unwrap();
+    // No Nagle delay: back-to-back small writes must not leave the runtime idle (paused-time
+    // tests would see the clock jump).
+    stream.set_nodelay(true).unwrap();
     let (mut send, conn) = http1::handshake(TokioIo::new(stream)).await.unwrap();
     tokio::spawn(conn);
     let req = http::Request::builder()
@@ -204,6 +207,9 @@ type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
 
 async fn ws(addr: &str, query: &str) -> Ws {
     let stream = TcpStream::connect(addr).await.unwrap();
+    // No Nagle delay: back-to-back small writes must not leave the runtime idle (paused-time
+    // tests would see the clock jump).
+    stream.set_nodelay(true).unwrap();
     let url = format!("ws://{addr}/socket.io/?{query}");
     let (ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
     ws
@@ -575,10 +581,10 @@ async fn graceful_shutdown_closes_every_session() {
     assert_eq!(next_text(&mut b).await, None);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn c12_missing_attachments_time_out_and_close() {
     let mut config = SocketIoConfig::default();
-    config.attachment_timeout = Duration::from_millis(100);
+    config.engine.session.ping_interval = Duration::from_secs(600);
     let (io, addr) = start(config).await;
     let mut ws = connected(&addr).await;
     // A complete binary packet first: the watcher must not close a healthy connection.
@@ -596,11 +602,21 @@ async fn c12_missing_attachments_time_out_and_close() {
     ))
     .await
     .unwrap();
-    assert_eq!(next_text(&mut ws).await, None);
+    let started = tokio::time::Instant::now();
+    assert_eq!(
+        next_text_within(&mut ws, Duration::from_secs(120)).await,
+        None
+    );
+    // The default attachment timeout (60 s) closed it.
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(60) && waited < Duration::from_secs(61),
+        "{waited:?}"
+    );
     wait_sessions_gone(&io).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn polling_posts_wait_while_handlers_are_at_their_limit() {
     let mut config = SocketIoConfig::default();
     // One slow handler reaches the limit.
@@ -628,7 +644,8 @@ async fn polling_posts_wait_while_handlers_are_at_their_limit() {
             .0,
         200
     );
-    // The handler is running: the next POST is held back until it finishes.
+    // The handler is running: the next POST is held back until it finishes (on paused time,
+    // the 100 ms pass only once nothing else can run).
     let (addr2, q2) = (addr.clone(), q.clone());
     let mut held =
         tokio::spawn(
