@@ -74,11 +74,12 @@ impl<H: EngineHandler> Engine<H> {
         // Session ids are bearer secrets: without the OS's entropy there is no safe server.
         getrandom::fill(&mut seed).expect("the operating system provides entropy");
         let router = Server::new(Arc::new(config.session.clone()), seed)?;
+        let registry = Registry::new(config.max_concurrent_tasks, config.ws_write_timeout);
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 router: Mutex::new(router),
-                registry: Arc::new(Registry::new()),
+                registry: Arc::new(registry),
                 handler,
                 next_poll: AtomicU64::new(0),
             }),
@@ -263,8 +264,6 @@ impl<H: EngineHandler> Engine<H> {
             shared,
             ws: None,
             registry: Arc::clone(&self.inner.registry),
-            max_tasks: self.inner.config.max_concurrent_tasks.max(1),
-            write_timeout: self.inner.config.ws_write_timeout,
             parked_post: None,
         };
         match ws_accept {

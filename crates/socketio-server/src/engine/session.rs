@@ -1,6 +1,7 @@
 //! The task that owns one session: it alone touches the `ServerSession`, so no lock is needed.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -261,10 +262,17 @@ impl EngineSocket {
 
 /// The sid map, the only state shared between sessions, with the session counts the
 /// handshake caps need and a watch of the number of sessions.
+///
+/// It also carries the settings every session task reads, so that a session holds one pointer
+/// for them rather than a copy each.
 #[derive(Debug)]
 pub(crate) struct Registry {
     state: Mutex<RegistryState>,
     count: watch::Sender<usize>,
+    /// Handler tasks one session runs at once (`max_concurrent_tasks`, at least 1).
+    pub(crate) max_tasks: usize,
+    /// Longest time one WebSocket write may block (`ws_write_timeout`).
+    pub(crate) write_timeout: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -272,8 +280,11 @@ struct RegistryState {
     sessions: HashMap<Sid, SessionEntry>,
     /// Handshakes admitted whose session is not registered yet.
     pending: usize,
-    /// Sessions (registered or pending) per peer address.
+    /// Sessions (registered or pending) per peer address, when a per-address cap is set.
     per_ip: HashMap<IpAddr, usize>,
+    /// The address each counted session came from (only when a per-address cap is set, so a
+    /// session entry stays one pointer).
+    ips: HashMap<Sid, IpAddr>,
 }
 
 /// Why a handshake was not admitted.
@@ -316,10 +327,12 @@ fn release_ip(per_ip: &mut HashMap<IpAddr, usize>, ip: IpAddr) {
 }
 
 impl Registry {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(max_tasks: usize, write_timeout: Duration) -> Self {
         Self {
             state: Mutex::new(RegistryState::default()),
             count: watch::Sender::new(0),
+            max_tasks: max_tasks.max(1),
+            write_timeout,
         }
     }
 
@@ -346,6 +359,8 @@ impl Registry {
             return Err(Refusal::Ip);
         }
         st.pending += 1;
+        // Addresses are counted only when capped.
+        let ip = ip.filter(|_| max_per_ip.is_some());
         if let Some(ip) = ip {
             *st.per_ip.entry(ip).or_insert(0) += 1;
         }
@@ -362,13 +377,10 @@ impl Registry {
         let len = {
             let mut st = self.lock();
             st.pending = st.pending.saturating_sub(1);
-            st.sessions.insert(
-                sid,
-                SessionEntry {
-                    shared,
-                    ip: admission.ip,
-                },
-            );
+            st.sessions.insert(sid, SessionEntry { shared });
+            if let Some(ip) = admission.ip {
+                st.ips.insert(sid, ip);
+            }
             st.sessions.len()
         };
         self.count.send_replace(len);
@@ -378,10 +390,10 @@ impl Registry {
     pub(crate) fn remove(&self, sid: &Sid) {
         let len = {
             let mut st = self.lock();
-            let Some(entry) = st.sessions.remove(sid) else {
+            if st.sessions.remove(sid).is_none() {
                 return;
-            };
-            if let Some(ip) = entry.ip {
+            }
+            if let Some(ip) = st.ips.remove(sid) {
                 release_ip(&mut st.per_ip, ip);
             }
             st.sessions.len()
@@ -410,7 +422,6 @@ impl Registry {
 #[derive(Clone, Debug)]
 pub(crate) struct SessionEntry {
     pub(crate) shared: Arc<Shared>,
-    ip: Option<IpAddr>,
 }
 
 pub(crate) struct SessionTask<C> {
@@ -419,10 +430,8 @@ pub(crate) struct SessionTask<C> {
     pub(crate) tasks: Tasks,
     pub(crate) shared: Arc<Shared>,
     pub(crate) ws: Option<Box<WsStream>>,
+    /// The sid map and the settings of every session.
     pub(crate) registry: Arc<Registry>,
-    pub(crate) max_tasks: usize,
-    /// Longest time one WebSocket write may block before the peer counts as gone.
-    pub(crate) write_timeout: Duration,
     /// A POST held back while the handler tasks are at `max_tasks`: its response waits, so a
     /// polling client cannot queue handlers without bound either.
     pub(crate) parked_post: Option<(Bytes, oneshot::Sender<Result<(), HttpResponse>>)>,
@@ -516,7 +525,7 @@ impl<C: Connection> SessionTask<C> {
                 }
                 break;
             }
-            if self.tasks.len() < self.max_tasks
+            if self.tasks.len() < self.registry.max_tasks
                 && let Some((body, reply)) = self.parked_post.take()
             {
                 self.post(body, reply);
@@ -531,7 +540,7 @@ impl<C: Connection> SessionTask<C> {
             .into_iter()
             .flatten()
             .min();
-            let can_read = self.tasks.len() < self.max_tasks;
+            let can_read = self.tasks.len() < self.registry.max_tasks;
             tokio::select! {
                 biased;
                 () = self.shared.close.notified() => self.session.close(now()),
@@ -594,12 +603,10 @@ impl<C: Connection> SessionTask<C> {
                         if let Some(ws) = self.ws.as_mut() {
                             // A peer that stops reading blocks the write once the socket's
                             // buffers are full: bounded, then it counts as gone.
-                            let fed = tokio::time::timeout(
-                                self.write_timeout,
-                                ws.feed(to_tungstenite(m)),
-                            )
-                            .await;
-                            if matches!(fed, Ok(Ok(()))) {
+                            let fed =
+                                within(self.registry.write_timeout, ws.feed(to_tungstenite(m)))
+                                    .await;
+                            if matches!(fed, Some(Ok(()))) {
                                 wrote = true;
                             } else {
                                 tracing::debug!("websocket write failed or timed out");
@@ -620,8 +627,8 @@ impl<C: Connection> SessionTask<C> {
             if wrote
                 && let Some(ws) = self.ws.as_mut()
                 && !matches!(
-                    tokio::time::timeout(self.write_timeout, ws.flush()).await,
-                    Ok(Ok(()))
+                    within(self.registry.write_timeout, ws.flush()).await,
+                    Some(Ok(()))
                 )
             {
                 tracing::debug!("websocket flush failed or timed out");
@@ -685,7 +692,7 @@ impl<C: Connection> SessionTask<C> {
                 if let Some((parked, parked_reply)) = self.parked_post.take() {
                     self.post(parked, parked_reply);
                 }
-                if self.tasks.len() < self.max_tasks {
+                if self.tasks.len() < self.registry.max_tasks {
                     self.post(body, reply);
                 } else if let Err(e) = self.session.handle_post_start(now) {
                     let _ = reply.send(Err(e.to_response()));
@@ -770,6 +777,22 @@ fn guarded(f: impl FnOnce()) -> bool {
         tracing::error!("connection code panicked; closing the session");
     }
     panicked
+}
+
+/// Runs `fut` to completion, or gives up after `limit` (`None`). The timer is allocated only
+/// when `fut` does not finish on its first poll (a write blocked on a peer that does not read):
+/// an inline `tokio::time::Timeout` would grow every session task's future by a timer entry.
+async fn within<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
+    if let std::task::Poll::Ready(out) = first {
+        return Some(out);
+    }
+    let timer = Box::pin(tokio::time::sleep(limit));
+    tokio::select! {
+        out = &mut fut => Some(out),
+        () = timer => None,
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -1,7 +1,7 @@
 //! One Engine.IO connection seen from Socket.IO: the packet decoder and the namespace sockets.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use engineio_proto::{CloseReason, Frame, Message};
@@ -11,7 +11,7 @@ use socketio_proto::{Decoder, Namespace, Packet, Payload};
 use super::IoInner;
 use super::args::Args;
 use super::ns::{ConnectError, NsInner};
-use super::socket::{AckSender, RoomLimits, Socket, SocketState};
+use super::socket::{AckSender, Socket, SocketState};
 use crate::engine::{Connection, EngineHandler, EngineSocket, Handshake, Tasks};
 
 /// The Socket.IO side of the engine: creates one [`IoConnection`] per Engine.IO session.
@@ -41,6 +41,15 @@ enum Slot {
     Connected(Socket),
 }
 
+/// Per-connection state the connect tasks update.
+#[derive(Default)]
+struct ConnFlags {
+    /// A namespace was joined (the connect timeout no longer applies).
+    joined: AtomicBool,
+    /// CONNECTs refused so far (`max_connect_refusals`).
+    refusals: AtomicU32,
+}
+
 /// One Engine.IO connection's Socket.IO state.
 pub struct IoConnection {
     io: Arc<IoInner>,
@@ -48,9 +57,8 @@ pub struct IoConnection {
     handshake: Arc<Handshake>,
     decoder: Decoder,
     sockets: SocketMap,
-    joined: Arc<AtomicBool>,
-    /// CONNECTs refused so far (`max_connect_refusals`).
-    refusals: Arc<AtomicUsize>,
+    /// Shared with the connect tasks (one allocation for both counters).
+    flags: Arc<ConnFlags>,
     /// Until a namespace is joined: when the connection is closed for joining none.
     connect_deadline: Option<tokio::time::Instant>,
     /// While a binary packet is being reassembled: when its attachments must all be in.
@@ -81,8 +89,7 @@ impl EngineHandler for IoHandler {
             handshake: Arc::new(handshake),
             decoder: Decoder::new(self.io.config.decode_limits),
             sockets: Arc::new(Mutex::new(HashMap::new())),
-            joined: Arc::new(AtomicBool::new(false)),
-            refusals: Arc::new(AtomicUsize::new(0)),
+            flags: Arc::new(ConnFlags::default()),
             // Close connections that join no namespace in time (`connectTimeout`); not
             // re-armed when they later leave every namespace.
             connect_deadline: Some(tokio::time::Instant::now() + self.io.config.connect_timeout),
@@ -179,7 +186,7 @@ impl IoConnection {
             let frames: Vec<Frame> = packet.encode().frames().collect();
             let _ = self.engine.send_group(&frames);
             refused(
-                &self.refusals,
+                &self.flags.refusals,
                 self.io.config.max_connect_refusals,
                 &self.engine,
             );
@@ -189,22 +196,17 @@ impl IoConnection {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(name.clone(), Slot::Connecting);
-        let limits = RoomLimits {
-            max_rooms: self.io.config.max_rooms_per_socket,
-            max_name_len: self.io.config.max_room_name_len,
-        };
         let handshake = Arc::clone(&self.handshake);
         let middlewares = nsp
             .middlewares
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let (sockets, joined, engine, io, refusals) = (
+        let (sockets, flags, engine, io) = (
             Arc::clone(&self.sockets),
-            Arc::clone(&self.joined),
+            Arc::clone(&self.flags),
             self.engine.clone(),
             Arc::clone(&self.io),
-            Arc::clone(&self.refusals),
         );
         tasks.spawn(async move {
             let csr = io.config.connection_state_recovery;
@@ -220,26 +222,18 @@ impl IoConnection {
                 Some(r) => SocketState {
                     pid: Some(r.session.pid.clone()),
                     recovered: true,
-                    data: r.session.data.clone(),
+                    data: Some(r.session.data.clone()),
                 },
                 None => SocketState {
                     pid: csr.map(|_| private_session_id()),
                     recovered: false,
-                    data: serde_json::Value::Object(serde_json::Map::new()),
+                    data: None,
                 },
             };
             let id = restored
                 .as_ref()
                 .map_or_else(socket_id, |r| r.session.sid.clone());
-            let socket = Socket::new(
-                id,
-                Arc::clone(&nsp),
-                engine.clone(),
-                handshake,
-                auth,
-                limits,
-                state,
-            );
+            let socket = Socket::new(id, Arc::clone(&nsp), engine.clone(), handshake, auth, state);
             let skip = restored.is_some() && csr.is_some_and(|c| c.skip_middlewares);
             let middlewares = if skip { Vec::new() } else { middlewares };
             for m in middlewares {
@@ -253,7 +247,7 @@ impl IoConnection {
                     if created {
                         io.remove_child_if_empty(&nsp);
                     }
-                    refused(&refusals, io.config.max_connect_refusals, &engine);
+                    refused(&flags.refusals, io.config.max_connect_refusals, &engine);
                     return;
                 }
             }
@@ -268,15 +262,16 @@ impl IoConnection {
                 return;
             }
             finish_connect(&nsp, &socket, &sockets, &name, ns, restored);
-            joined.store(true, Ordering::Release);
+            flags.joined.store(true, Ordering::Release);
             (nsp.on_connect)(socket);
         });
     }
 }
 
 /// Counts a refused CONNECT; at `max` refusals the connection is closed (D5).
-fn refused(count: &AtomicUsize, max: usize, engine: &EngineSocket) {
-    if count.fetch_add(1, Ordering::AcqRel) + 1 >= max {
+fn refused(count: &AtomicU32, max: usize, engine: &EngineSocket) {
+    let n = count.fetch_add(1, Ordering::AcqRel).saturating_add(1);
+    if usize::try_from(n).unwrap_or(usize::MAX) >= max {
         tracing::debug!(sid = ?engine.sid(), "too many refused connects, closing");
         engine.close();
     }
@@ -344,7 +339,7 @@ impl Connection for IoConnection {
     fn deadline(&self) -> Option<tokio::time::Instant> {
         let connect = self
             .connect_deadline
-            .filter(|_| !self.joined.load(Ordering::Acquire));
+            .filter(|_| !self.flags.joined.load(Ordering::Acquire));
         [connect, self.partial_deadline].into_iter().flatten().min()
     }
 
@@ -352,7 +347,7 @@ impl Connection for IoConnection {
         let now = tokio::time::Instant::now();
         if self.connect_deadline.is_some_and(|d| d <= now) {
             self.connect_deadline = None;
-            if !self.joined.load(Ordering::Acquire) {
+            if !self.flags.joined.load(Ordering::Acquire) {
                 tracing::debug!(sid = ?self.engine.sid(), "no namespace joined in time, closing");
                 self.engine.close();
             }

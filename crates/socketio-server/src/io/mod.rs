@@ -200,6 +200,13 @@ impl ParentInner {
 pub(crate) type OnConnect = dyn Fn(Socket) + Send + Sync;
 
 impl IoInner {
+    pub(crate) fn room_limits(&self) -> socket::RoomLimits {
+        socket::RoomLimits {
+            max_rooms: self.config.max_rooms_per_socket,
+            max_name_len: self.config.max_room_name_len,
+        }
+    }
+
     pub(crate) fn namespace(&self, name: &str) -> Option<Arc<NsInner>> {
         self.namespaces
             .read()
@@ -245,6 +252,7 @@ impl IoInner {
             ns.clone(),
             adapter,
             Box::new(move |s| on_connect(s)),
+            self.room_limits(),
         ));
         // Middlewares are copied at creation time, as in the reference.
         child
@@ -350,7 +358,12 @@ impl SocketIo {
         )]
         let namespace = Namespace::new(name.as_str()).expect("a valid namespace name");
         let adapter = self.inner.config.adapter.create(&namespace);
-        let ns = Arc::new(NsInner::new(namespace, adapter, Box::new(on_connect)));
+        let ns = Arc::new(NsInner::new(
+            namespace,
+            adapter,
+            Box::new(on_connect),
+            self.inner.room_limits(),
+        ));
         self.inner
             .namespaces
             .write()

@@ -15,7 +15,7 @@ use socketio_adapter::{
 use socketio_proto::{AckId, Namespace, Packet, Payload, is_reserved_event};
 
 use super::args::Args;
-use super::socket::{AckError, EmitError, Socket};
+use super::socket::{AckError, EmitError, RoomLimits, Socket};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub(crate) type Middleware =
@@ -74,6 +74,8 @@ pub(crate) struct NsInner {
     next_ack: AtomicU64,
     /// The dynamic namespace that created this one, if any.
     parent: std::sync::OnceLock<std::sync::Weak<super::ParentInner>>,
+    /// The caps of `Socket::try_join` (kept here, not in every socket).
+    pub(crate) room_limits: RoomLimits,
 }
 
 impl NsInner {
@@ -81,6 +83,7 @@ impl NsInner {
         namespace: Namespace,
         adapter: Arc<dyn Adapter>,
         on_connect: Box<dyn Fn(Socket) + Send + Sync>,
+        room_limits: RoomLimits,
     ) -> Self {
         Self {
             name: namespace.as_str().to_owned(),
@@ -91,6 +94,7 @@ impl NsInner {
             sockets: RwLock::new(HashMap::new()),
             next_ack: AtomicU64::new(0),
             parent: std::sync::OnceLock::new(),
+            room_limits,
         }
     }
 

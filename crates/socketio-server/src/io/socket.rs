@@ -78,8 +78,8 @@ pub(crate) struct SocketState {
     pub(crate) pid: Option<String>,
     /// Whether the socket was restored from a stored session.
     pub(crate) recovered: bool,
-    /// The application data (restored, or `{}`).
-    pub(crate) data: serde_json::Value,
+    /// The restored application data (`None`: `{}`, allocated on first use).
+    pub(crate) data: Option<serde_json::Value>,
 }
 
 /// Disconnect reasons after which a session is kept for recovery (the reference's list).
@@ -130,10 +130,10 @@ pub(crate) struct SocketInner {
     /// Set once the socket ended; before CONNECT (in middlewares) a socket may already emit.
     closed: AtomicBool,
     extensions: Mutex<http::Extensions>,
-    room_limits: RoomLimits,
-    pid: Option<String>,
-    recovered: bool,
-    data: Mutex<serde_json::Value>,
+    /// Connection state recovery: the private session id and whether the socket was restored.
+    csr: Option<Box<(Box<str>, bool)>>,
+    /// Allocated on first use: most applications never touch `data`.
+    data: std::sync::OnceLock<Box<Mutex<serde_json::Value>>>,
 }
 
 /// A client's socket in one namespace. Cheap to clone.
@@ -181,7 +181,6 @@ impl Socket {
         engine: EngineSocket,
         handshake: Arc<Handshake>,
         auth: serde_json::Value,
-        room_limits: RoomLimits,
         state: SocketState,
     ) -> Self {
         Self(Arc::new(SocketInner {
@@ -199,10 +198,13 @@ impl Socket {
             connected: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             extensions: Mutex::new(http::Extensions::new()),
-            room_limits,
-            pid: state.pid,
-            recovered: state.recovered,
-            data: Mutex::new(state.data),
+            csr: state
+                .pid
+                .map(|pid| Box::new((pid.into_boxed_str(), state.recovered))),
+            data: match state.data {
+                Some(data) => std::sync::OnceLock::from(Box::new(Mutex::new(data))),
+                None => std::sync::OnceLock::new(),
+            },
         }))
     }
 
@@ -243,25 +245,29 @@ impl Socket {
     /// The socket's JSON application data (`socket.data`, `{}` at first): kept with the
     /// session on a recoverable disconnect and restored with it.
     pub fn data(&self) -> MutexGuard<'_, serde_json::Value> {
-        lock(&self.0.data)
+        lock(self.0.data.get_or_init(|| {
+            Box::new(Mutex::new(
+                serde_json::Value::Object(serde_json::Map::new()),
+            ))
+        }))
     }
 
     /// Whether this socket was restored by connection state recovery: same id, rooms and
     /// data as before the disconnect, and the packets missed meanwhile were sent first.
     #[must_use]
     pub fn recovered(&self) -> bool {
-        self.0.recovered
+        self.0.csr.as_ref().is_some_and(|c| c.1)
     }
 
     /// The private session id (a bearer secret), when recovery is on.
     pub(crate) fn pid(&self) -> Option<&str> {
-        self.0.pid.as_deref()
+        self.0.csr.as_ref().map(|c| &*c.0)
     }
 
     /// With connection state recovery, a connected socket's own events go through the
     /// adapter (to its own room), which stores them and appends their offset.
     fn emits_through_adapter(&self) -> bool {
-        self.0.pid.is_some() && self.connected() && self.0.ns.adapter.supports_recovery()
+        self.0.csr.is_some() && self.connected() && self.0.ns.adapter.supports_recovery()
     }
 
     fn emit_packet(&self, packet: Packet) -> Result<(), EmitError> {
@@ -515,7 +521,7 @@ impl Socket {
     ///
     /// [`JoinError`] naming the cap.
     pub fn try_join(&self, room: &str) -> Result<(), JoinError> {
-        let limits = self.0.room_limits;
+        let limits = self.0.ns.room_limits;
         if room.len() > limits.max_name_len {
             return Err(JoinError::NameTooLong {
                 len: room.len(),
@@ -578,14 +584,17 @@ impl Socket {
             return;
         }
         tracing::debug!(ns = %self.0.ns.name, id = %self.0.id, reason, "socket disconnected");
-        if let Some(pid) = &self.0.pid
+        if let Some(pid) = self.pid()
             && RECOVERABLE.contains(&reason)
             && self.0.ns.adapter.supports_recovery()
         {
             let rooms = self.0.ns.adapter.rooms_of(&self.0.id);
-            let data = lock(&self.0.data).clone();
+            let data = self.0.data.get().map_or_else(
+                || serde_json::Value::Object(serde_json::Map::new()),
+                |d| lock(d).clone(),
+            );
             self.0.ns.adapter.persist_session(Session::new(
-                pid.clone(),
+                pid.to_string(),
                 self.0.id.clone(),
                 rooms,
                 data,
