@@ -39,11 +39,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
+: >"$work/server.out" # exists before the background job opens it
 PORT=0 "$target/examples/autobahn-echo" >"$work/server.out" &
 server_pid=$!
 port=""
 for _ in $(seq 100); do
-  port="$(sed -n 's/^listening \([0-9]*\)$/\1/p' "$work/server.out")"
+  port="$(sed -n 's/^listening \([0-9]*\)$/\1/p' "$work/server.out" || true)"
   [ -n "$port" ] && break
   sleep 0.1
 done
