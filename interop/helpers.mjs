@@ -10,10 +10,13 @@ const TARGET_DIR = process.env.TARGET_DIR;
 if (!TARGET_DIR) throw new Error("TARGET_DIR (the cargo target profile directory) is required");
 export const SERVER_BIN = path.join(TARGET_DIR, "examples", "interop-server");
 
-/** Spawns the interop server on `port` (0: a free one); resolves once it printed `listening <port>`. */
-export async function startServer(port = 0) {
+/**
+ * Spawns the interop server on `port` (0: a free one) with extra `env` variables; resolves once
+ * it printed `listening <port>`.
+ */
+export async function startServer(port = 0, env = {}) {
   const proc = spawn(SERVER_BIN, [], {
-    env: { ...process.env, PORT: String(port) },
+    env: { ...process.env, ...env, PORT: String(port) },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const bound = await new Promise((resolve, reject) => {
@@ -47,7 +50,7 @@ export async function startServer(port = 0) {
     /** Kills and starts again on the same port. */
     async restart() {
       await server.stop();
-      const next = await startServer(bound);
+      const next = await startServer(bound, env);
       server.proc = next.proc;
     },
   };
@@ -56,12 +59,13 @@ export async function startServer(port = 0) {
 
 /**
  * Registers the hooks every test file needs: one server for the file, clients closed after
- * each test, everything stopped at the end. Returns a getter for the server.
+ * each test, everything stopped at the end; `env` goes to the server. Returns a getter for
+ * the server.
  */
-export function useServer() {
+export function useServer(env = {}) {
   let server;
   before(async () => {
-    server = await startServer();
+    server = await startServer(0, env);
   });
   after(async () => {
     closeClients();

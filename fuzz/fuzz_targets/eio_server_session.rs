@@ -120,6 +120,7 @@ impl Harness {
 fuzz_target!(|data: &[u8]| {
     let mut input = Input::new(data);
     let max_payload = input.pick(&[8u64, 9, 16, 64, 1000]);
+    let max_packets_per_poll = input.pick(&[None, Some(1usize), Some(2), Some(16)]);
     let config = {
         let mut c = ServerConfig::default();
         c.ping_interval = Duration::from_millis(100);
@@ -129,6 +130,7 @@ fuzz_target!(|data: &[u8]| {
         c.max_payload = max_payload;
         c.max_buffered_packets = 8;
         c.max_buffered_bytes = 256;
+        c.max_packets_per_poll = max_packets_per_poll;
         c.allow_upgrades = input.u8() % 4 != 0;
         c.transports = Transports::ALL;
         c

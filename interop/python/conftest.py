@@ -1,8 +1,9 @@
 """Fixtures of the python-socketio interop suite.
 
 `server`: one `interop-server` example process for the whole session (spawned from
-`$TARGET_DIR/examples/interop-server` with PORT=0; the URL comes from its `listening <port>`
-line), killed at the end. `peer`: a factory of recording python-socketio clients that are all
+`$TARGET_DIR/examples/interop-server` with PORT=0 and MAX_PACKETS_PER_POLL=16, since
+python-engineio refuses a polling payload of more than 16 packets; the URL comes from its
+`listening <port>` line), killed at the end. `peer`: a factory of recording python-socketio clients that are all
 disconnected after each test.
 """
 
@@ -38,7 +39,7 @@ def _start_server():
         raise RuntimeError(f"{binary} is missing: cargo build --examples -p socketio-server")
     proc = subprocess.Popen(
         [binary],
-        env={**os.environ, "PORT": "0"},
+        env={**os.environ, "PORT": "0", "MAX_PACKETS_PER_POLL": "16"},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
     )

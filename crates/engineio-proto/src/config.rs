@@ -66,6 +66,11 @@ pub struct ServerConfig {
     pub max_buffered_packets: usize,
     /// Most bytes queued for one session before [`crate::SendError::Full`] (16 MiB).
     pub max_buffered_bytes: usize,
+    /// Most packets in one polling response, when set (unset by default: a response holds as
+    /// many as `max_payload` allows, as in the reference). python-engineio clients drop the
+    /// connection on a payload of more than 16 packets, so a server with Python polling
+    /// clients sets 16.
+    pub max_packets_per_poll: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +85,7 @@ impl Default for ServerConfig {
             close_timeout: Duration::from_millis(30_000),
             max_buffered_packets: 4096,
             max_buffered_bytes: 16 << 20,
+            max_packets_per_poll: None,
         }
     }
 }
@@ -109,6 +115,9 @@ impl ServerConfig {
         }
         if self.max_buffered_bytes == 0 {
             return Err(ConfigError::ZeroSize("max_buffered_bytes"));
+        }
+        if self.max_packets_per_poll == Some(0) {
+            return Err(ConfigError::ZeroSize("max_packets_per_poll"));
         }
         if !self.transports.polling && !self.transports.websocket {
             return Err(ConfigError::NoTransport);

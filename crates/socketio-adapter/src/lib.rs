@@ -49,9 +49,10 @@ use async_trait::async_trait;
 use engineio_proto::Frame;
 use socketio_proto::{AckId, Packet, Payload};
 
-pub use memory::InMemoryAdapter;
+pub use memory::{Clock, InMemoryAdapter, RecoveryConfig};
 pub use types::{
-    AdapterError, BroadcastFlags, BroadcastOptions, PartialReplies, Room, SocketId, SocketInfo,
+    AdapterError, BroadcastFlags, BroadcastOptions, PartialReplies, RecoveredSession, Room,
+    Session, SocketId, SocketInfo,
 };
 
 /// Called with each acknowledgement a socket receives for a broadcast.
@@ -120,6 +121,17 @@ pub trait Adapter: Send + Sync + 'static {
     fn rooms_of(&self, id: &SocketId) -> Vec<Room>;
     /// The local sockets selected by `opts`, each once.
     fn local_sockets(&self, opts: &BroadcastOptions) -> Vec<Arc<dyn LocalSocket>>;
+
+    /// How many rooms a local socket is in (its own room included). The default counts
+    /// [`Adapter::rooms_of`]; an adapter that can answer without copying overrides it.
+    fn room_count(&self, id: &SocketId) -> usize {
+        self.rooms_of(id).len()
+    }
+
+    /// Whether a local socket is in `room`. The default searches [`Adapter::rooms_of`].
+    fn is_in(&self, id: &SocketId, room: &Room) -> bool {
+        self.rooms_of(id).contains(room)
+    }
 
     /// Sends `packet` to every socket selected by `opts`, on every node unless
     /// `opts.flags.local`. Encodes once; recipients share the frames. Returns the number of
@@ -242,5 +254,35 @@ pub trait Adapter: Send + Sync + 'static {
     ) -> Result<Vec<Payload>, PartialReplies> {
         let _ = (data, timeout);
         Ok(Vec::new())
+    }
+
+    /// Whether this adapter keeps sessions and packets for connection state recovery. When it
+    /// does, [`Adapter::broadcast`] appends an offset (a string, as the last argument) to
+    /// every EVENT without ack that is not volatile and keeps the packet, and the server
+    /// routes a socket's own emits through [`Adapter::broadcast`] too. The default is `false`.
+    fn supports_recovery(&self) -> bool {
+        false
+    }
+
+    /// Keeps a disconnected socket's state for recovery. The default keeps nothing.
+    fn persist_session(&self, session: Session) {
+        let _ = session;
+    }
+
+    /// Takes the session `pid` and the packets broadcast after `offset` that its rooms
+    /// received. `Ok(None)` when the session is unknown or expired, or `offset` is not (or no
+    /// longer) in the packet log: the client then gets a fresh socket. The default recovers
+    /// nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`AdapterError`] when the store cannot be reached (the client gets a fresh socket).
+    async fn restore_session(
+        &self,
+        pid: &str,
+        offset: &str,
+    ) -> Result<Option<RecoveredSession>, AdapterError> {
+        let _ = (pid, offset);
+        Ok(None)
     }
 }

@@ -1,15 +1,152 @@
 //! The in-memory adapter: one node, rooms in two maps.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use engineio_proto::Frame;
-use socketio_proto::{Namespace, Packet};
+use socketio_proto::{Namespace, Packet, Payload};
 
 use crate::{
-    AckCallback, Adapter, AdapterError, BroadcastOptions, LocalSocket, Room, SocketId, SocketInfo,
+    AckCallback, Adapter, AdapterError, BroadcastOptions, LocalSocket, RecoveredSession, Room,
+    Session, SocketId, SocketInfo,
 };
+
+/// The time source of recovery's expiry (the server passes its runtime's clock, so paused-time
+/// tests control it).
+pub type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
+
+/// Connection state recovery settings of the in-memory adapter. `Default` matches the
+/// reference (`maxDisconnectionDuration` 2 min), with the store bounded in count.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct RecoveryConfig {
+    /// How long a disconnected session, and a broadcast packet, are kept (120 s).
+    pub max_disconnection_duration: Duration,
+    /// Most packets kept (10 000); the oldest go first, and a client whose offset went with
+    /// them is not recovered.
+    pub max_packets: usize,
+    /// Most sessions kept (100 000); the oldest go first.
+    pub max_sessions: usize,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        Self {
+            max_disconnection_duration: Duration::from_secs(120),
+            max_packets: 10_000,
+            max_sessions: 100_000,
+        }
+    }
+}
+
+struct Recovery {
+    config: RecoveryConfig,
+    clock: Clock,
+    state: Mutex<RecoveryState>,
+}
+
+#[derive(Default)]
+struct RecoveryState {
+    /// The offset of the next stored packet.
+    next_offset: u64,
+    /// Stored packets, oldest first (offsets and times increase).
+    packets: VecDeque<Stored>,
+    sessions: HashMap<String, (Instant, Session)>,
+    /// Sessions in the order they were stored, for expiry and the count cap; an entry whose
+    /// time differs from the map's is stale and skipped.
+    order: VecDeque<(Instant, String)>,
+}
+
+struct Stored {
+    offset: u64,
+    at: Instant,
+    rooms: Vec<Room>,
+    except: Vec<Room>,
+    packet: Packet,
+}
+
+impl Recovery {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RecoveryState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Drops what is older than `max_disconnection_duration`.
+    fn purge(&self, st: &mut RecoveryState, now: Instant) {
+        let max = self.config.max_disconnection_duration;
+        let expired = |at: Instant| now.saturating_duration_since(at) > max;
+        while st.packets.front().is_some_and(|p| expired(p.at)) {
+            st.packets.pop_front();
+        }
+        while let Some((at, pid)) = st.order.front().cloned() {
+            if !expired(at) {
+                break;
+            }
+            st.order.pop_front();
+            if st.sessions.get(&pid).is_some_and(|(t, _)| *t == at) {
+                st.sessions.remove(&pid);
+            }
+        }
+    }
+
+    /// Stores an EVENT without ack that is not volatile, with its offset appended; returns the
+    /// packet to send instead of the original.
+    fn record(&self, packet: &Packet, opts: &BroadcastOptions) -> Option<Packet> {
+        let Packet::Event {
+            ns,
+            data,
+            ack: None,
+        } = packet
+        else {
+            return None;
+        };
+        if opts.flags.volatile {
+            return None;
+        }
+        let now = (self.clock)();
+        let mut st = self.lock();
+        self.purge(&mut st, now);
+        let offset = st.next_offset;
+        st.next_offset += 1;
+        let with_offset = Packet::Event {
+            ns: ns.clone(),
+            data: append_offset(data, offset)?,
+            ack: None,
+        };
+        st.packets.push_back(Stored {
+            offset,
+            at: now,
+            rooms: opts.rooms.clone(),
+            except: opts.except.clone(),
+            packet: with_offset.clone(),
+        });
+        while st.packets.len() > self.config.max_packets {
+            st.packets.pop_front();
+        }
+        Some(with_offset)
+    }
+}
+
+/// `["ev",1]` becomes `["ev",1,"<offset>"]`; attachments are unchanged.
+fn append_offset(data: &Payload, offset: u64) -> Option<Payload> {
+    let json = data.json().as_str().trim_end();
+    let body = json.strip_suffix(']')?;
+    let sep = if body.trim_end().ends_with('[') {
+        ""
+    } else {
+        ","
+    };
+    let text = format!("{body}{sep}\"{offset}\"]");
+    Some(Payload::new(text.into(), data.attachments().to_vec()))
+}
+
+/// The reference's rule for replaying a stored packet to a session's rooms: targeted at one of
+/// them (or at everyone) and excluding none of them.
+fn should_include(rooms: &[Room], stored: &Stored) -> bool {
+    let included = stored.rooms.is_empty() || rooms.iter().any(|r| stored.rooms.contains(r));
+    included && !rooms.iter().any(|r| stored.except.contains(r))
+}
 
 #[derive(Default)]
 struct State {
@@ -24,6 +161,7 @@ struct State {
 pub struct InMemoryAdapter {
     ns: Namespace,
     state: RwLock<State>,
+    recovery: Option<Recovery>,
 }
 
 impl std::fmt::Debug for InMemoryAdapter {
@@ -44,6 +182,22 @@ impl InMemoryAdapter {
         Self {
             ns,
             state: RwLock::new(State::default()),
+            recovery: None,
+        }
+    }
+
+    /// An adapter that also keeps sessions and packets for connection state recovery (the
+    /// reference's `SessionAwareAdapter`), bounded by `config`, with `clock` as time source.
+    #[must_use]
+    pub fn with_recovery(ns: Namespace, config: RecoveryConfig, clock: Clock) -> Self {
+        Self {
+            ns,
+            state: RwLock::new(State::default()),
+            recovery: Some(Recovery {
+                config,
+                clock,
+                state: Mutex::new(RecoveryState::default()),
+            }),
         }
     }
 
@@ -184,8 +338,25 @@ impl Adapter for InMemoryAdapter {
         self.read().select(opts)
     }
 
+    fn room_count(&self, id: &SocketId) -> usize {
+        self.read().socket_rooms.get(id).map_or(0, HashSet::len)
+    }
+
+    fn is_in(&self, id: &SocketId, room: &Room) -> bool {
+        self.read()
+            .socket_rooms
+            .get(id)
+            .is_some_and(|r| r.contains(room))
+    }
+
     fn broadcast(&self, packet: &Packet, opts: &BroadcastOptions) -> Result<usize, AdapterError> {
-        let frames: Vec<Frame> = packet.encode().frames().collect();
+        let recorded = self.recovery.as_ref().and_then(|r| r.record(packet, opts));
+        let frames: Vec<Frame> = recorded
+            .as_ref()
+            .unwrap_or(packet)
+            .encode()
+            .frames()
+            .collect();
         Ok(self.send_local(&frames, opts))
     }
 
@@ -258,6 +429,62 @@ impl Adapter for InMemoryAdapter {
     async fn server_count(&self) -> Result<usize, AdapterError> {
         Ok(1)
     }
+
+    fn supports_recovery(&self) -> bool {
+        self.recovery.is_some()
+    }
+
+    fn persist_session(&self, session: Session) {
+        let Some(r) = &self.recovery else { return };
+        let now = (r.clock)();
+        let mut st = r.lock();
+        r.purge(&mut st, now);
+        while st.sessions.len() >= r.config.max_sessions.max(1) {
+            let Some((at, pid)) = st.order.pop_front() else {
+                break;
+            };
+            if st.sessions.get(&pid).is_some_and(|(t, _)| *t == at) {
+                st.sessions.remove(&pid);
+            }
+        }
+        st.order.push_back((now, session.pid.clone()));
+        st.sessions.insert(session.pid.clone(), (now, session));
+    }
+
+    async fn restore_session(
+        &self,
+        pid: &str,
+        offset: &str,
+    ) -> Result<Option<RecoveredSession>, AdapterError> {
+        let Some(r) = &self.recovery else {
+            return Ok(None);
+        };
+        let now = (r.clock)();
+        let mut st = r.lock();
+        r.purge(&mut st, now);
+        let Ok(offset) = offset.parse::<u64>() else {
+            return Ok(None);
+        };
+        if !st.sessions.contains_key(pid) {
+            return Ok(None);
+        }
+        let Ok(index) = st.packets.binary_search_by_key(&offset, |p| p.offset) else {
+            // The offset is too old (purged) or was never ours.
+            return Ok(None);
+        };
+        // A session is recovered once: a replayed pid finds nothing.
+        let Some((_, session)) = st.sessions.remove(pid) else {
+            return Ok(None);
+        };
+        let missed = st
+            .packets
+            .iter()
+            .skip(index + 1)
+            .filter(|p| should_include(&session.rooms, p))
+            .map(|p| p.packet.clone())
+            .collect();
+        Ok(Some(RecoveredSession::new(session, missed)))
+    }
 }
 
 #[cfg(test)]
@@ -265,7 +492,7 @@ mod tests {
     use std::sync::Mutex;
 
     use futures_executor::block_on;
-    use socketio_proto::{AckId, Payload};
+    use socketio_proto::AckId;
 
     use super::*;
 
@@ -405,6 +632,92 @@ mod tests {
                 .iter()
                 .all(|p| p.acks.lock().unwrap().as_slice() == [AckId(7)])
         );
+    }
+
+    #[test]
+    fn recovery_stores_offsets_and_restores_missed_packets_once() {
+        let epoch = Instant::now();
+        let now = Arc::new(Mutex::new(epoch));
+        let clock_now = Arc::clone(&now);
+        let clock: Clock = Arc::new(move || *clock_now.lock().unwrap());
+        let config = RecoveryConfig {
+            max_packets: 4,
+            ..RecoveryConfig::default()
+        };
+        let a = InMemoryAdapter::with_recovery(Namespace::main(), config, clock);
+        assert!(a.supports_recovery());
+        let event = |json: &str, ack| Packet::Event {
+            ns: Namespace::main(),
+            data: Payload::from_json(json.to_owned()),
+            ack,
+        };
+        let all = BroadcastOptions::new();
+        let r1 = BroadcastOptions::new().to(Room::from("r1"));
+        // Only EVENTs without ack and not volatile are stored (offsets 0, 1, 2, ...).
+        let record = |p: &Packet, o: &BroadcastOptions| {
+            a.recovery
+                .as_ref()
+                .unwrap()
+                .record(p, o)
+                .map(|p| p.payload().unwrap().json().to_string())
+        };
+        assert_eq!(
+            record(&event(r#"["a"]"#, None), &all).unwrap(),
+            r#"["a","0"]"#
+        );
+        assert_eq!(record(&event(r#"["b",1]"#, Some(AckId(1))), &all), None);
+        let mut volatile = all.clone();
+        volatile.flags.volatile = true;
+        assert_eq!(record(&event(r#"["c"]"#, None), &volatile), None);
+        a.persist_session(Session::new(
+            "pid".into(),
+            SocketId::from("s1"),
+            vec![Room::from("s1"), Room::from("r1")],
+            serde_json::json!({"k": 1}),
+        ));
+        record(&event(r#"["to-r1"]"#, None), &r1);
+        record(
+            &event(r#"["to-r2"]"#, None),
+            &BroadcastOptions::new().to(Room::from("r2")),
+        );
+        record(
+            &event(r#"["not-r1"]"#, None),
+            &all.clone().except(Room::from("r1")),
+        );
+        // Unknown pid, unknown or non-numeric offset: nothing, and the session stays.
+        assert!(block_on(a.restore_session("nope", "0")).unwrap().is_none());
+        assert!(block_on(a.restore_session("pid", "77")).unwrap().is_none());
+        assert!(block_on(a.restore_session("pid", "x")).unwrap().is_none());
+        let r = block_on(a.restore_session("pid", "0")).unwrap().unwrap();
+        assert_eq!(r.session.sid, SocketId::from("s1"));
+        assert_eq!(r.session.data, serde_json::json!({"k": 1}));
+        let missed: Vec<String> = r
+            .missed
+            .iter()
+            .map(|p| p.payload().unwrap().json().to_string())
+            .collect();
+        assert_eq!(missed, [r#"["to-r1","1"]"#]);
+        assert!(
+            !format!("{:?}", r.session).contains("\"pid\""),
+            "the pid is redacted"
+        );
+        // Taken once.
+        assert!(block_on(a.restore_session("pid", "0")).unwrap().is_none());
+        // Expiry after max_disconnection_duration, and the packet cap (4).
+        a.persist_session(Session::new(
+            "p2".into(),
+            SocketId::from("s2"),
+            vec![],
+            serde_json::Value::Null,
+        ));
+        *now.lock().unwrap() = epoch + Duration::from_secs(121);
+        assert!(block_on(a.restore_session("p2", "3")).unwrap().is_none());
+        for _ in 0..6 {
+            record(&event(r#"["x"]"#, None), &all);
+        }
+        let st = a.recovery.as_ref().unwrap().lock();
+        assert_eq!(st.packets.len(), 4);
+        assert!(st.sessions.is_empty());
     }
 
     #[test]

@@ -172,6 +172,66 @@ impl PartialReplies {
     }
 }
 
+/// A disconnected socket's state, kept for connection state recovery: its private session id
+/// (a bearer secret, never logged), its socket id, its rooms (its own room included) and its
+/// application data.
+#[derive(Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Session {
+    /// The private session id the client presents to recover (`pid`).
+    pub pid: String,
+    /// The socket id, restored on recovery.
+    pub sid: SocketId,
+    /// The rooms the socket was in.
+    pub rooms: Vec<Room>,
+    /// The socket's application data (`socket.data`).
+    pub data: serde_json::Value,
+}
+
+impl Session {
+    /// Describes a socket's state.
+    #[must_use]
+    pub fn new(pid: String, sid: SocketId, rooms: Vec<Room>, data: serde_json::Value) -> Self {
+        Self {
+            pid,
+            sid,
+            rooms,
+            data,
+        }
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The pid is a bearer secret: never in logs.
+        f.debug_struct("Session")
+            .field("pid", &"<redacted>")
+            .field("sid", &self.sid)
+            .field("rooms", &self.rooms)
+            .field("data", &self.data)
+            .finish()
+    }
+}
+
+/// A session restored by [`crate::Adapter::restore_session`], with the packets its client
+/// missed, in the order they were broadcast (each carries its offset as last argument).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RecoveredSession {
+    /// The stored state.
+    pub session: Session,
+    /// The EVENT packets the client missed.
+    pub missed: Vec<socketio_proto::Packet>,
+}
+
+impl RecoveredSession {
+    /// A restored session and its missed packets.
+    #[must_use]
+    pub fn new(session: Session, missed: Vec<socketio_proto::Packet>) -> Self {
+        Self { session, missed }
+    }
+}
+
 /// A cluster operation that did not complete.
 #[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
 #[non_exhaustive]

@@ -17,26 +17,35 @@
 //!   acknowledgement, then emits `answer` with the first reply argument, or `"timeout"`;
 //! - `disconnect-me`: disconnects the socket from the server side;
 //! - `last-reason`: acknowledges with the most recent disconnect reason the server saw
-//!   (any namespace; `""` before the first disconnect).
+//!   (any namespace; `""` before the first disconnect);
+//! - `await-disconnect` (socket id): acknowledges with the reason once that socket has
+//!   disconnected, or `"timeout"` after 5 s.
+//!
+//! With `CONNECTION_STATE_RECOVERY=1` in the environment, connection state recovery is on
+//! (reference defaults): CONNECT replies carry a `pid` and events an offset. With
+//! `MAX_PACKETS_PER_POLL=N`, a polling response holds at most N packets.
 //!
 //! Namespace `/admin`: a middleware accepts only the auth `{"token":"secret"}` and refuses
 //! anything else with `not authorized` and data `{"reason":"bad token"}`; on connect, emits
 //! `welcome-admin` with the auth.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use socketio_server::{AckError, ConnectError, Socket, SocketIo, SocketIoConfig};
+use socketio_server::{
+    AckError, ConnectError, ConnectionStateRecovery, Socket, SocketIo, SocketIoConfig,
+};
+use tokio::sync::watch;
 
-/// The most recent disconnect reason, shared by every socket.
-type LastReason = Arc<Mutex<String>>;
+/// The most recent disconnect (socket id, reason), shared by every socket.
+type LastReason = Arc<watch::Sender<(String, String)>>;
 
 fn record_disconnects(socket: &Socket, last: &LastReason) {
     let last = Arc::clone(last);
-    socket.on_disconnect(move |_, reason| {
-        *last.lock().unwrap_or_else(PoisonError::into_inner) = reason;
+    socket.on_disconnect(move |s, reason| {
+        last.send_replace((s.id().to_owned(), reason));
     });
 }
 
@@ -92,12 +101,27 @@ fn on_main(io: &SocketIo, socket: &Socket, last: &LastReason) {
     socket.on("disconnect-me", |s, _, _| async move {
         s.disconnect();
     });
-    let last = Arc::clone(last);
+    let last2 = Arc::clone(last);
     socket.on("last-reason", move |_, _, ack| {
-        let reason = last.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let reason = last2.borrow().1.clone();
         async move {
             if let Some(ack) = ack {
                 let _ = ack.send(&reason);
+            }
+        }
+    });
+    let last = Arc::clone(last);
+    socket.on("await-disconnect", move |_, args, ack| {
+        let mut rx = last.subscribe();
+        async move {
+            let id = args.first::<String>().unwrap_or_default();
+            let seen = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|(s, _)| *s == id))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .map(|r| r.1.clone());
+            if let Some(ack) = ack {
+                let _ = ack.send(&seen.unwrap_or_else(|| "timeout".to_owned()));
             }
         }
     });
@@ -106,8 +130,18 @@ fn on_main(io: &SocketIo, socket: &Socket, last: &LastReason) {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let port = std::env::var("PORT").map_err(|_| std::io::Error::other("PORT is required"))?;
-    let io = SocketIo::new(SocketIoConfig::default()).map_err(std::io::Error::other)?;
-    let last: LastReason = Arc::default();
+    let mut config = SocketIoConfig::default();
+    if std::env::var("CONNECTION_STATE_RECOVERY").is_ok_and(|v| v == "1") {
+        config.connection_state_recovery = Some(ConnectionStateRecovery::default());
+    }
+    if let Some(n) = std::env::var("MAX_PACKETS_PER_POLL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.engine.session.max_packets_per_poll = Some(n);
+    }
+    let io = SocketIo::new(config).map_err(std::io::Error::other)?;
+    let last: LastReason = Arc::new(watch::Sender::new((String::new(), String::new())));
 
     let (io2, last2) = (io.clone(), Arc::clone(&last));
     io.ns("/", move |socket: Socket| on_main(&io2, &socket, &last2));

@@ -9,9 +9,9 @@ mod serve;
 mod tower;
 
 pub use io::{
-    AckError, AckSender, AdapterFactory, Args, Broadcast, ConnectError, DynamicNsp, EmitError,
-    IoConnection, IoHandler, NsStats, Nsp, RemoteSocket, ServerAckSender, Socket, SocketIo,
-    SocketIoConfig,
+    AckError, AckSender, AdapterFactory, Args, Broadcast, ConnectError, ConnectionStateRecovery,
+    DynamicNsp, EmitError, IoConnection, IoHandler, JoinError, NsStats, Nsp, RemoteSocket,
+    ServerAckSender, Socket, SocketIo, SocketIoConfig,
 };
 
 pub use serve::{not_found, serve_with};

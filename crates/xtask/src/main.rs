@@ -8,6 +8,8 @@
 //! 3. the browser test in `interop/browser/`: headless Chromium (Debian's `chromium`, installed
 //!    with apt-get when missing; `CHROMIUM` overrides the binary) driven by playwright-core
 //!    against `sio serve`.
+//! 4. the Autobahn WebSocket suite against `examples/autobahn-echo` (`interop/autobahn/run.sh`,
+//!    skipped when no CPython 2.7 is installed).
 //!
 //! Services the tests need (Redis on 127.0.0.1:6379) are started if they are not running.
 
@@ -130,6 +132,13 @@ fn interop() -> Result<(), String> {
             .current_dir(&py)
             .env("TARGET_DIR", target_dir().join("debug"))
             .args(["-m", "pytest", "-q", "."]))?;
+    }
+    // Autobahn against the WebSocket layer (skips itself without a CPython 2.7).
+    let autobahn = dir.join("autobahn/run.sh");
+    if autobahn.exists() {
+        run(Command::new("bash")
+            .arg(autobahn)
+            .arg(target_dir().join("debug")))?;
     }
     browser(&dir.join("browser"))
 }

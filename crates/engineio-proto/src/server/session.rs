@@ -622,26 +622,37 @@ impl ServerSession {
             .push_back(Transmit::PollResponse(HttpResponse::payload(body)));
     }
 
-    /// Joins queued frames into one payload of at most `max_payload` bytes (at least one
-    /// frame), appending `1` when closing and everything fit; says whether `1` went in.
+    /// Joins queued frames into one payload of at most `max_payload` bytes and
+    /// `max_packets_per_poll` packets (at least one frame), appending `1` when closing and
+    /// everything fit; says whether `1` went in.
     fn drain_payload(&mut self, closing: bool) -> (Bytes, bool) {
         let max = usize::try_from(self.config.max_payload).unwrap_or(usize::MAX);
+        let max_packets = self
+            .config
+            .max_packets_per_poll
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let mut packets = 0;
         // Reserve about what the queue needs (up to the budget; binary grows by a third as
         // base64) so the body is mostly written in place.
         let queued = self.out_bytes + self.out.len();
         let mut enc = PayloadEncoder::with_capacity(max, queued);
         let mut scratch = std::mem::take(&mut self.scratch);
         while let Some(f) = self.out.front() {
-            if !enc.is_empty() && enc.len_with_encoded(f.polling_len()) > max {
+            if packets == max_packets
+                || (!enc.is_empty() && enc.len_with_encoded(f.polling_len()) > max)
+            {
                 break;
             }
             if !f.push_polling(&mut enc, &mut scratch) {
                 break;
             }
+            packets += 1;
             let _ = self.pop_out();
         }
         self.scratch = scratch;
-        let closed = closing && self.out.is_empty() && enc.push(&Packet::Close);
+        let closed =
+            closing && self.out.is_empty() && packets < max_packets && enc.push(&Packet::Close);
         (enc.finish().into_bytes(), closed)
     }
 

@@ -6,8 +6,8 @@ use bytes::Bytes;
 
 use super::pair::{Direction, Pair};
 use crate::{
-    ClientConfig, ClientEvent, CloseReason, Event, Message, Method, ProtocolError, ServerConfig,
-    Transport, Transports,
+    ClientConfig, ClientEvent, CloseReason, ConfigError, Event, Message, Method, ProtocolError,
+    ServerConfig, Transport, Transports,
 };
 
 fn polling_client() -> ClientConfig {
@@ -356,6 +356,39 @@ fn poll_response_respects_max_payload() {
     let payloads: Vec<_> = p.poll_bodies.iter().skip(1).collect();
     assert!(payloads.len() >= 4, "{payloads:?}");
     assert!(payloads.iter().all(|b| b.len() <= 64), "{payloads:?}");
+}
+
+#[test]
+fn poll_response_respects_max_packets_per_poll() {
+    let config = ServerConfig {
+        max_packets_per_poll: Some(16),
+        ..Default::default()
+    };
+    assert_eq!(
+        ServerConfig {
+            max_packets_per_poll: Some(0),
+            ..Default::default()
+        }
+        .validate(),
+        Err(ConfigError::ZeroSize("max_packets_per_poll"))
+    );
+    let mut p = Pair::new(config, polling_client());
+    p.drive();
+    for i in 0..40 {
+        p.session().send(Message::from(format!("m{i}"))).unwrap();
+    }
+    p.drive();
+    let got = client_messages(&p.client_events());
+    assert_eq!(got.len(), 40);
+    assert_eq!(got[39], Message::from("m39"));
+    // The waiting GET takes the first message at once; the rest go 16 at a time.
+    let counts: Vec<usize> = p
+        .poll_bodies
+        .iter()
+        .skip(1)
+        .map(|b| b.split(|c| *c == 0x1e).count())
+        .collect();
+    assert_eq!(counts, [1, 16, 16, 7]);
 }
 
 #[test]

@@ -33,6 +33,20 @@ pub struct EngineConfig {
     pub max_concurrent_tasks: usize,
     /// Longest wait for a WebSocket upgrade request to complete its HTTP upgrade (10 s).
     pub upgrade_io_timeout: Duration,
+    /// Longest wait for a polling POST's whole body (30 s); a body that stalls is answered
+    /// with 408, its connection closed and the session closed.
+    pub body_read_timeout: Duration,
+    /// Longest time one WebSocket write may block on a peer that does not read (20 s, the
+    /// reference's `pingTimeout`); then the session ends as if the transport closed.
+    pub ws_write_timeout: Duration,
+    /// Most sessions (open or being opened) of this engine; a handshake beyond it is refused
+    /// with 503 and `{"code":4,"message":"Too many sessions"}` (400 for a WebSocket
+    /// handshake). None (no cap) by default, as in the reference.
+    pub max_sessions: Option<usize>,
+    /// Most sessions per peer IP address (when the server knows the address, as
+    /// [`crate::serve_with`] does); beyond it a handshake is refused with 429 (400 for a
+    /// WebSocket handshake). None by default.
+    pub max_sessions_per_ip: Option<usize>,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +58,10 @@ impl Default for EngineConfig {
             command_capacity: 256,
             max_concurrent_tasks: 128,
             upgrade_io_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            ws_write_timeout: Duration::from_secs(20),
+            max_sessions: None,
+            max_sessions_per_ip: None,
         }
     }
 }

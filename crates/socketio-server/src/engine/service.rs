@@ -1,6 +1,5 @@
 //! The HTTP side: routes each request to the router or to a session task.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,13 +13,15 @@ use http::{Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper_util::rt::TokioIo;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tracing::Instrument as _;
 
-use super::session::{Cmd, EngineSocket, Registry, SessionEntry, SessionTask, Shared, now};
+use super::session::{
+    Cmd, EngineSocket, Refusal, Registry, SessionEntry, SessionTask, Shared, now,
+};
 use super::{Cors, EngineConfig, EngineHandler, Handshake, Tasks};
 
 /// An Engine.IO server: a hyper-compatible request handler plus the sid registry.
@@ -73,11 +74,12 @@ impl<H: EngineHandler> Engine<H> {
         // Session ids are bearer secrets: without the OS's entropy there is no safe server.
         getrandom::fill(&mut seed).expect("the operating system provides entropy");
         let router = Server::new(Arc::new(config.session.clone()), seed)?;
+        let registry = Registry::new(config.max_concurrent_tasks, config.ws_write_timeout);
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 router: Mutex::new(router),
-                registry: Arc::new(Mutex::new(HashMap::new())),
+                registry: Arc::new(registry),
                 handler,
                 next_poll: AtomicU64::new(0),
             }),
@@ -99,22 +101,22 @@ impl<H: EngineHandler> Engine<H> {
     /// Number of open sessions.
     #[must_use]
     pub fn session_count(&self) -> usize {
-        self.registry().len()
+        self.inner.registry.len()
+    }
+
+    /// A watch of the number of open sessions: it changes when a session is registered and
+    /// when a session's task has finished its cleanup, so a caller can wait for sessions to
+    /// be gone (`rx.wait_for(|n| *n == 0)`) instead of polling [`Engine::session_count`].
+    #[must_use]
+    pub fn watch_session_count(&self) -> watch::Receiver<usize> {
+        self.inner.registry.watch()
     }
 
     /// Closes every session (`forced close`).
     pub fn close_all(&self) {
-        let entries: Vec<SessionEntry> = self.registry().values().cloned().collect();
-        for e in entries {
+        for e in self.inner.registry.entries() {
             e.shared.close();
         }
-    }
-
-    fn registry(&self) -> std::sync::MutexGuard<'_, HashMap<engineio_proto::Sid, SessionEntry>> {
-        self.inner
-            .registry
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether a request path belongs to this engine (a prefix match, as the reference does).
@@ -179,7 +181,7 @@ impl<H: EngineHandler> Engine<H> {
     }
 
     fn entry(&self, sid: engineio_proto::Sid) -> Option<SessionEntry> {
-        self.registry().get(&sid).cloned()
+        self.inner.registry.get(&sid)
     }
 
     fn handshake<B>(
@@ -203,6 +205,29 @@ impl<H: EngineHandler> Engine<H> {
                 .refuse(&incoming, Some(&message));
             return to_response(refusal);
         }
+        let ip = req.extensions().get::<SocketAddr>().map(SocketAddr::ip);
+        let admission = match self.inner.registry.admit(
+            ip,
+            self.inner.config.max_sessions,
+            self.inner.config.max_sessions_per_ip,
+        ) {
+            Ok(a) => a,
+            Err(refusal) => {
+                tracing::debug!(?refusal, "handshake refused: session cap reached");
+                let body = self
+                    .inner
+                    .router
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .refuse(&incoming, Some("Too many sessions"));
+                let mut res = to_response(body);
+                *res.status_mut() = match refusal {
+                    Refusal::Server => StatusCode::SERVICE_UNAVAILABLE,
+                    Refusal::Ip => StatusCode::TOO_MANY_REQUESTS,
+                };
+                return res;
+            }
+        };
         let ws_accept = if transport == Transport::WebSocket {
             match ws_accept_key(req.headers()) {
                 Some(k) => Some(k),
@@ -230,12 +255,9 @@ impl<H: EngineHandler> Engine<H> {
         };
         let mut tasks = Tasks::default();
         let conn = self.inner.handler.on_open(socket, handshake, &mut tasks);
-        self.registry().insert(
-            sid,
-            SessionEntry {
-                shared: Arc::clone(&shared),
-            },
-        );
+        self.inner
+            .registry
+            .insert(sid, Arc::clone(&shared), admission);
         let mut task = SessionTask {
             session,
             conn,
@@ -243,7 +265,6 @@ impl<H: EngineHandler> Engine<H> {
             shared,
             ws: None,
             registry: Arc::clone(&self.inner.registry),
-            max_tasks: self.inner.config.max_concurrent_tasks.max(1),
             parked_post: None,
         };
         match ws_accept {
@@ -273,12 +294,7 @@ impl<H: EngineHandler> Engine<H> {
                             // A task of its own, so the upgrade's state is freed.
                             tokio::spawn(task.run().instrument(session_span(sid)));
                         }
-                        _ => {
-                            registry
-                                .lock()
-                                .unwrap_or_else(PoisonError::into_inner)
-                                .remove(&sid);
-                        }
+                        _ => registry.remove(&sid),
                     }
                 });
                 switching_protocols(&accept)
@@ -335,7 +351,20 @@ impl<H: EngineHandler> Engine<H> {
             let _ = entry.shared.push_http(Cmd::TransportError(err));
             return error_response(&RequestError::PayloadTooLarge, false);
         }
-        let body = match Limited::new(req.into_body(), max).collect().await {
+        let read = Limited::new(req.into_body(), max).collect();
+        let Ok(read) = tokio::time::timeout(self.inner.config.body_read_timeout, read).await else {
+            // A body that stalls (A12) must not hold the request, its connection and the
+            // session: answer 408, which ends the connection, and close the session.
+            tracing::debug!("polling body not received in time");
+            let _ = entry
+                .shared
+                .push_http(Cmd::TransportError(ProtocolError::TransportFailure));
+            let mut res = empty(StatusCode::REQUEST_TIMEOUT);
+            res.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return res;
+        };
+        let body = match read {
             Ok(b) => b.to_bytes(),
             Err(e) => {
                 if e.downcast_ref::<LengthLimitError>().is_some() {

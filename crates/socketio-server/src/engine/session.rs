@@ -1,9 +1,11 @@
 //! The task that owns one session: it alone touches the `ServerSession`, so no lock is needed.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use engineio_proto::{
@@ -13,10 +15,12 @@ use engineio_proto::{
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, oneshot, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as TMessage;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame as TFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use super::{Connection, Tasks};
@@ -256,8 +260,163 @@ impl EngineSocket {
     }
 }
 
-/// The sid map: the only state shared between sessions.
-pub(crate) type Registry = Mutex<HashMap<Sid, SessionEntry>>;
+/// The sid map, the only state shared between sessions, with the session counts the
+/// handshake caps need and a watch of the number of sessions.
+///
+/// It also carries the settings every session task reads, so that a session holds one pointer
+/// for them rather than a copy each.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    state: Mutex<RegistryState>,
+    count: watch::Sender<usize>,
+    /// Handler tasks one session runs at once (`max_concurrent_tasks`, at least 1).
+    pub(crate) max_tasks: usize,
+    /// Longest time one WebSocket write may block (`ws_write_timeout`).
+    pub(crate) write_timeout: Duration,
+}
+
+#[derive(Debug, Default)]
+struct RegistryState {
+    sessions: HashMap<Sid, SessionEntry>,
+    /// Handshakes admitted whose session is not registered yet.
+    pending: usize,
+    /// Sessions (registered or pending) per peer address, when a per-address cap is set.
+    per_ip: HashMap<IpAddr, usize>,
+    /// The address each counted session came from (only when a per-address cap is set, so a
+    /// session entry stays one pointer).
+    ips: HashMap<Sid, IpAddr>,
+}
+
+/// Why a handshake was not admitted.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub(crate) enum Refusal {
+    /// `max_sessions` reached.
+    Server,
+    /// `max_sessions_per_ip` reached for the peer's address.
+    Ip,
+}
+
+/// A handshake admitted under the session caps: it holds its place until the session is
+/// registered ([`Registry::insert`]) or the admission is dropped.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    registry: Arc<Registry>,
+    ip: Option<IpAddr>,
+    armed: bool,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut st = self.registry.lock();
+            st.pending = st.pending.saturating_sub(1);
+            if let Some(ip) = self.ip {
+                release_ip(&mut st.per_ip, ip);
+            }
+        }
+    }
+}
+
+fn release_ip(per_ip: &mut HashMap<IpAddr, usize>, ip: IpAddr) {
+    if let Some(n) = per_ip.get_mut(&ip) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            per_ip.remove(&ip);
+        }
+    }
+}
+
+impl Registry {
+    pub(crate) fn new(max_tasks: usize, write_timeout: Duration) -> Self {
+        Self {
+            state: Mutex::new(RegistryState::default()),
+            count: watch::Sender::new(0),
+            max_tasks: max_tasks.max(1),
+            write_timeout,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RegistryState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Admits a handshake from `ip` unless a cap is reached.
+    pub(crate) fn admit(
+        self: &Arc<Self>,
+        ip: Option<IpAddr>,
+        max_sessions: Option<usize>,
+        max_per_ip: Option<usize>,
+    ) -> Result<Admission, Refusal> {
+        let mut st = self.lock();
+        if max_sessions.is_some_and(|max| st.sessions.len() + st.pending >= max) {
+            return Err(Refusal::Server);
+        }
+        if let (Some(ip), Some(max)) = (ip, max_per_ip)
+            && st.per_ip.get(&ip).copied().unwrap_or(0) >= max
+        {
+            return Err(Refusal::Ip);
+        }
+        st.pending += 1;
+        // Addresses are counted only when capped.
+        let ip = ip.filter(|_| max_per_ip.is_some());
+        if let Some(ip) = ip {
+            *st.per_ip.entry(ip).or_insert(0) += 1;
+        }
+        Ok(Admission {
+            registry: Arc::clone(self),
+            ip,
+            armed: true,
+        })
+    }
+
+    /// Registers the session of an admitted handshake.
+    pub(crate) fn insert(&self, sid: Sid, shared: Arc<Shared>, mut admission: Admission) {
+        admission.armed = false;
+        let len = {
+            let mut st = self.lock();
+            st.pending = st.pending.saturating_sub(1);
+            st.sessions.insert(sid, SessionEntry { shared });
+            if let Some(ip) = admission.ip {
+                st.ips.insert(sid, ip);
+            }
+            st.sessions.len()
+        };
+        self.count.send_replace(len);
+    }
+
+    /// Unregisters a session (no-op when unknown).
+    pub(crate) fn remove(&self, sid: &Sid) {
+        let len = {
+            let mut st = self.lock();
+            if st.sessions.remove(sid).is_none() {
+                return;
+            }
+            if let Some(ip) = st.ips.remove(sid) {
+                release_ip(&mut st.per_ip, ip);
+            }
+            st.sessions.len()
+        };
+        self.count.send_replace(len);
+    }
+
+    pub(crate) fn get(&self, sid: &Sid) -> Option<SessionEntry> {
+        self.lock().sessions.get(sid).cloned()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().sessions.len()
+    }
+
+    pub(crate) fn entries(&self) -> Vec<SessionEntry> {
+        self.lock().sessions.values().cloned().collect()
+    }
+
+    pub(crate) fn watch(&self) -> watch::Receiver<usize> {
+        self.count.subscribe()
+    }
+}
 
 /// What the HTTP side needs to reach a session.
 #[derive(Clone, Debug)]
@@ -271,8 +430,8 @@ pub(crate) struct SessionTask<C> {
     pub(crate) tasks: Tasks,
     pub(crate) shared: Arc<Shared>,
     pub(crate) ws: Option<Box<WsStream>>,
+    /// The sid map and the settings of every session.
     pub(crate) registry: Arc<Registry>,
-    pub(crate) max_tasks: usize,
     /// A POST held back while the handler tasks are at `max_tasks`: its response waits, so a
     /// polling client cannot queue handlers without bound either.
     pub(crate) parked_post: Option<(Bytes, oneshot::Sender<Result<(), HttpResponse>>)>,
@@ -293,9 +452,40 @@ fn to_tungstenite(msg: WsMessage) -> TMessage {
 
 enum WsInput {
     Message(WsMessage),
-    Closed,
-    Error,
+    /// The stream ended; `true` when the peer sent a close frame (its reply is queued).
+    Closed(bool),
+    /// The peer broke the WebSocket protocol or a limit: the close code to answer with, if
+    /// the connection can still take one.
+    Error(Option<CloseCode>),
     Ignore,
+}
+
+/// The close code RFC 6455 (and `ws`) give a read error: 1002 for a protocol violation, 1009
+/// for a message or frame over `maxPayload`, 1007 for invalid UTF-8; none for I/O errors.
+fn close_code(e: &tokio_tungstenite::tungstenite::Error) -> Option<CloseCode> {
+    use tokio_tungstenite::tungstenite::Error as E;
+    match e {
+        E::Protocol(_) => Some(CloseCode::Protocol),
+        E::Capacity(_) => Some(CloseCode::Size),
+        E::Utf8(_) => Some(CloseCode::Invalid),
+        _ => None,
+    }
+}
+
+/// Closes a WebSocket in the background (bounded to 1 s, so a peer that does not read cannot
+/// hold anything): sends `code` if given, or flushes a queued close reply.
+pub(crate) fn close_ws(mut ws: Box<WsStream>, code: Option<CloseCode>) {
+    tokio::spawn(async move {
+        let frame = code.map(|code| CloseFrame {
+            code,
+            reason: "".into(),
+        });
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            WebSocketStream::close(&mut ws, frame),
+        )
+        .await;
+    });
 }
 
 fn from_tungstenite(
@@ -304,12 +494,16 @@ fn from_tungstenite(
     match msg {
         Some(Ok(TMessage::Text(t))) => match Utf8Bytes::try_from_bytes(Bytes::from(t)) {
             Ok(t) => WsInput::Message(WsMessage::Text(t)),
-            Err(_) => WsInput::Error,
+            Err(_) => WsInput::Error(Some(CloseCode::Invalid)),
         },
         Some(Ok(TMessage::Binary(b))) => WsInput::Message(WsMessage::Binary(b)),
         Some(Ok(TMessage::Ping(_) | TMessage::Pong(_) | TMessage::Frame(_))) => WsInput::Ignore,
-        Some(Ok(TMessage::Close(_))) | None => WsInput::Closed,
-        Some(Err(_)) => WsInput::Error,
+        Some(Ok(TMessage::Close(_))) => WsInput::Closed(true),
+        None => WsInput::Closed(false),
+        Some(Err(e)) => {
+            tracing::debug!(%e, "websocket read error");
+            WsInput::Error(close_code(&e))
+        }
     }
 }
 
@@ -335,7 +529,7 @@ impl<C: Connection> SessionTask<C> {
                 }
                 break;
             }
-            if self.tasks.len() < self.max_tasks
+            if self.tasks.len() < self.registry.max_tasks
                 && let Some((body, reply)) = self.parked_post.take()
             {
                 self.post(body, reply);
@@ -350,7 +544,7 @@ impl<C: Connection> SessionTask<C> {
             .into_iter()
             .flatten()
             .min();
-            let can_read = self.tasks.len() < self.max_tasks;
+            let can_read = self.tasks.len() < self.registry.max_tasks;
             tokio::select! {
                 biased;
                 () = self.shared.close.notified() => {
@@ -386,14 +580,11 @@ impl<C: Connection> SessionTask<C> {
                 }
             }
         }
-        self.registry
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&sid);
+        self.registry.remove(&sid);
         self.shared.close_queue();
         if let Some(mut ws) = self.ws.take() {
             let _ = tokio::time::timeout(
-                std::time::Duration::from_secs(1),
+                Duration::from_secs(1),
                 WebSocketStream::close(&mut ws, None),
             )
             .await;
@@ -425,24 +616,24 @@ impl<C: Connection> SessionTask<C> {
                     }
                     Transmit::Ws(m) => {
                         if let Some(ws) = self.ws.as_mut() {
-                            if ws.feed(to_tungstenite(m)).await.is_err() {
+                            // A peer that stops reading blocks the write once the socket's
+                            // buffers are full: bounded, then it counts as gone.
+                            let fed =
+                                within(self.registry.write_timeout, ws.feed(to_tungstenite(m)))
+                                    .await;
+                            if matches!(fed, Some(Ok(()))) {
+                                wrote = true;
+                            } else {
+                                tracing::debug!("websocket write failed or timed out");
                                 self.ws = None;
                                 self.session.handle_ws_closed(now());
-                            } else {
-                                wrote = true;
                             }
                         }
                     }
                     Transmit::WsClose => {
-                        if let Some(mut ws) = self.ws.take() {
+                        if let Some(ws) = self.ws.take() {
                             // A slow peer must not stall the session: close in the background.
-                            tokio::spawn(async move {
-                                let _ = tokio::time::timeout(
-                                    std::time::Duration::from_secs(1),
-                                    WebSocketStream::close(&mut ws, None),
-                                )
-                                .await;
-                            });
+                            close_ws(ws, None);
                         }
                     }
                     _ => {}
@@ -450,8 +641,12 @@ impl<C: Connection> SessionTask<C> {
             }
             if wrote
                 && let Some(ws) = self.ws.as_mut()
-                && ws.flush().await.is_err()
+                && !matches!(
+                    within(self.registry.write_timeout, ws.flush()).await,
+                    Some(Ok(()))
+                )
             {
+                tracing::debug!("websocket flush failed or timed out");
                 self.ws = None;
                 self.session.handle_ws_closed(now());
             }
@@ -512,7 +707,7 @@ impl<C: Connection> SessionTask<C> {
                 if let Some((parked, parked_reply)) = self.parked_post.take() {
                     self.post(parked, parked_reply);
                 }
-                if self.tasks.len() < self.max_tasks {
+                if self.tasks.len() < self.registry.max_tasks {
                     self.post(body, reply);
                 } else if let Err(e) = self.session.handle_post_start(now) {
                     let _ = reply.send(Err(e.to_response()));
@@ -521,15 +716,9 @@ impl<C: Connection> SessionTask<C> {
                 }
             }
             Cmd::TransportError(e) => self.session.handle_transport_error(now, e),
-            Cmd::Upgrade(mut ws) => {
+            Cmd::Upgrade(ws) => {
                 if self.ws.is_some() || self.session.handle_ws_open(now).is_err() {
-                    tokio::spawn(async move {
-                        let _ = tokio::time::timeout(
-                            std::time::Duration::from_secs(1),
-                            WebSocketStream::close(&mut ws, None),
-                        )
-                        .await;
-                    });
+                    close_ws(ws, None);
                 } else {
                     self.ws = Some(ws);
                 }
@@ -567,12 +756,22 @@ impl<C: Connection> SessionTask<C> {
                 let _ = self.session.handle_ws_message(now, m);
             }
             WsInput::Ignore => {}
-            WsInput::Closed => {
-                self.ws = None;
+            WsInput::Closed(by_peer) => {
+                if let Some(mut ws) = self.ws.take()
+                    && by_peer
+                {
+                    // Send tungstenite's queued reply (1002 for a close code not allowed on
+                    // the wire); a write would be refused after the peer's close.
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(Duration::from_secs(1), ws.flush()).await;
+                    });
+                }
                 self.session.handle_ws_closed(now);
             }
-            WsInput::Error => {
-                self.ws = None;
+            WsInput::Error(code) => {
+                if let Some(ws) = self.ws.take() {
+                    close_ws(ws, code);
+                }
                 if self.session.is_upgrading() {
                     self.session.handle_ws_closed(now);
                 } else {
@@ -593,6 +792,22 @@ fn guarded(f: impl FnOnce()) -> bool {
         tracing::error!("connection code panicked; closing the session");
     }
     panicked
+}
+
+/// Runs `fut` to completion, or gives up after `limit` (`None`). The timer is allocated only
+/// when `fut` does not finish on its first poll (a write blocked on a peer that does not read):
+/// an inline `tokio::time::Timeout` would grow every session task's future by a timer entry.
+async fn within<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
+    if let std::task::Poll::Ready(out) = first {
+        return Some(out);
+    }
+    let timer = Box::pin(tokio::time::sleep(limit));
+    tokio::select! {
+        out = &mut fut => Some(out),
+        () = timer => None,
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

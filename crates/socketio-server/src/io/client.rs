@@ -1,17 +1,17 @@
 //! One Engine.IO connection seen from Socket.IO: the packet decoder and the namespace sockets.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use engineio_proto::{CloseReason, Frame, Message};
-use socketio_adapter::SocketId;
+use socketio_adapter::{RecoveredSession, Room, SocketId};
 use socketio_proto::{Decoder, Namespace, Packet, Payload};
 
 use super::IoInner;
 use super::args::Args;
 use super::ns::{ConnectError, NsInner};
-use super::socket::{AckSender, Socket};
+use super::socket::{AckSender, Socket, SocketState};
 use crate::engine::{Connection, EngineHandler, EngineSocket, Handshake, Tasks};
 
 /// The Socket.IO side of the engine: creates one [`IoConnection`] per Engine.IO session.
@@ -41,6 +41,15 @@ enum Slot {
     Connected(Socket),
 }
 
+/// Per-connection state the connect tasks update.
+#[derive(Default)]
+struct ConnFlags {
+    /// A namespace was joined (the connect timeout no longer applies).
+    joined: AtomicBool,
+    /// CONNECTs refused so far (`max_connect_refusals`).
+    refusals: AtomicU32,
+}
+
 /// One Engine.IO connection's Socket.IO state.
 pub struct IoConnection {
     io: Arc<IoInner>,
@@ -48,7 +57,8 @@ pub struct IoConnection {
     handshake: Arc<Handshake>,
     decoder: Decoder,
     sockets: SocketMap,
-    joined: Arc<AtomicBool>,
+    /// Shared with the connect tasks (one allocation for both counters).
+    flags: Arc<ConnFlags>,
     /// Until a namespace is joined: when the connection is closed for joining none.
     connect_deadline: Option<tokio::time::Instant>,
     /// While a binary packet is being reassembled: when its attachments must all be in.
@@ -79,7 +89,7 @@ impl EngineHandler for IoHandler {
             handshake: Arc::new(handshake),
             decoder: Decoder::new(self.io.config.decode_limits),
             sockets: Arc::new(Mutex::new(HashMap::new())),
-            joined: Arc::new(AtomicBool::new(false)),
+            flags: Arc::new(ConnFlags::default()),
             // Close connections that join no namespace in time (`connectTimeout`); not
             // re-armed when they later leave every namespace.
             connect_deadline: Some(tokio::time::Instant::now() + self.io.config.connect_timeout),
@@ -93,6 +103,21 @@ fn socket_id() -> SocketId {
     let mut raw = [0u8; 15];
     let _ = getrandom::fill(&mut raw);
     SocketId::from(base64_simd::URL_SAFE_NO_PAD.encode_to_string(raw))
+}
+
+/// A fresh private session id for connection state recovery: 144 random bits, 24 URL-safe
+/// characters. It is a bearer secret: never logged, never the socket id or the Engine.IO sid.
+fn private_session_id() -> String {
+    let mut raw = [0u8; 18];
+    let _ = getrandom::fill(&mut raw);
+    base64_simd::URL_SAFE_NO_PAD.encode_to_string(raw)
+}
+
+/// The `pid` and `offset` strings a reconnecting client puts into its CONNECT payload.
+fn recovery_claim(auth: &serde_json::Value) -> Option<(&str, &str)> {
+    let pid = auth.get("pid")?.as_str()?;
+    let offset = auth.get("offset")?.as_str()?;
+    Some((pid, offset))
 }
 
 impl IoConnection {
@@ -148,37 +173,72 @@ impl IoConnection {
         let name = ns.as_str().to_owned();
         let auth = match auth {
             None => serde_json::Value::Object(serde_json::Map::new()),
-            Some(p) => serde_json::from_str(p.json()).unwrap_or_default(),
+            Some(p) => match serde_json::from_str(p.json()) {
+                Ok(auth) => auth,
+                Err(e) => {
+                    // The decoder checks the shape only; JSON nested past serde_json's
+                    // recursion limit fails here (D8).
+                    tracing::debug!(%e, "connect payload does not parse, closing");
+                    self.engine.close();
+                    return;
+                }
+            },
         };
         let Some((nsp, created)) = self.io.resolve(&ns, &auth) else {
             let packet = ConnectError::new("Invalid namespace").to_packet(ns);
             let frames: Vec<Frame> = packet.encode().frames().collect();
             let _ = self.engine.send_group(&frames);
+            refused(
+                &self.flags.refusals,
+                self.io.config.max_connect_refusals,
+                &self.engine,
+            );
             return;
         };
         self.sockets
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(name.clone(), Slot::Connecting);
-        let socket = Socket::new(
-            socket_id(),
-            Arc::clone(&nsp),
-            self.engine.clone(),
-            Arc::clone(&self.handshake),
-            auth,
-        );
+        let handshake = Arc::clone(&self.handshake);
         let middlewares = nsp
             .middlewares
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let (sockets, joined, engine, io) = (
+        let (sockets, flags, engine, io) = (
             Arc::clone(&self.sockets),
-            Arc::clone(&self.joined),
+            Arc::clone(&self.flags),
             self.engine.clone(),
             Arc::clone(&self.io),
         );
         tasks.spawn(async move {
+            let csr = io.config.connection_state_recovery;
+            let recovering = csr.is_some() && nsp.adapter.supports_recovery();
+            let mut restored = None;
+            if recovering && let Some((pid, offset)) = recovery_claim(&auth) {
+                match nsp.adapter.restore_session(pid, offset).await {
+                    Ok(r) => restored = r,
+                    Err(e) => tracing::debug!(%e, "session not restored"),
+                }
+            }
+            let state = match &restored {
+                Some(r) => SocketState {
+                    pid: Some(r.session.pid.clone()),
+                    recovered: true,
+                    data: Some(r.session.data.clone()),
+                },
+                None => SocketState {
+                    pid: csr.map(|_| private_session_id()),
+                    recovered: false,
+                    data: None,
+                },
+            };
+            let id = restored
+                .as_ref()
+                .map_or_else(socket_id, |r| r.session.sid.clone());
+            let socket = Socket::new(id, Arc::clone(&nsp), engine.clone(), handshake, auth, state);
+            let skip = restored.is_some() && csr.is_some_and(|c| c.skip_middlewares);
+            let middlewares = if skip { Vec::new() } else { middlewares };
             for m in middlewares {
                 if let Err(e) = m(socket.clone()).await {
                     sockets
@@ -190,31 +250,69 @@ impl IoConnection {
                     if created {
                         io.remove_child_if_empty(&nsp);
                     }
+                    refused(&flags.refusals, io.config.max_connect_refusals, &engine);
                     return;
                 }
             }
             if engine.is_closed() {
+                if let Some(r) = restored {
+                    // Gone again before the reply: keep the session for the next attempt.
+                    nsp.adapter.persist_session(r.session);
+                }
                 if created {
                     io.remove_child_if_empty(&nsp);
                 }
                 return;
             }
-            finish_connect(&nsp, &socket, &sockets, &name, ns);
-            joined.store(true, Ordering::Release);
+            finish_connect(&nsp, &socket, &sockets, &name, ns, restored);
+            flags.joined.store(true, Ordering::Release);
             (nsp.on_connect)(socket);
         });
     }
 }
 
-fn finish_connect(nsp: &NsInner, socket: &Socket, sockets: &SocketMap, name: &str, ns: Namespace) {
+/// Counts a refused CONNECT; at `max` refusals the connection is closed (D5).
+fn refused(count: &AtomicU32, max: usize, engine: &EngineSocket) {
+    let n = count.fetch_add(1, Ordering::AcqRel).saturating_add(1);
+    if usize::try_from(n).unwrap_or(usize::MAX) >= max {
+        tracing::debug!(sid = ?engine.sid(), "too many refused connects, closing");
+        engine.close();
+    }
+}
+
+fn finish_connect(
+    nsp: &NsInner,
+    socket: &Socket,
+    sockets: &SocketMap,
+    name: &str,
+    ns: Namespace,
+    restored: Option<RecoveredSession>,
+) {
     socket.mark_connected();
-    tracing::debug!(ns = name, id = socket.id(), "socket connected");
+    tracing::debug!(
+        ns = name,
+        id = socket.id(),
+        recovered = restored.is_some(),
+        "socket connected"
+    );
     nsp.add(socket);
+    if let Some(r) = restored {
+        // Rooms back, then the missed packets, then the CONNECT reply, as the reference does.
+        let rooms: Vec<Room> = r.session.rooms;
+        nsp.adapter.join(socket.socket_id(), &rooms);
+        for packet in r.missed {
+            let _ = socket.send_packet(packet);
+        }
+    }
     sockets
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .insert(name.to_owned(), Slot::Connected(socket.clone()));
-    let _ = socket.send_packet(Packet::connect_ok(ns, socket.id()));
+    let reply = match socket.pid() {
+        Some(pid) => Packet::connect_ok_with_pid(ns, socket.id(), pid),
+        None => Packet::connect_ok(ns, socket.id()),
+    };
+    let _ = socket.send_packet(reply);
 }
 
 impl Connection for IoConnection {
@@ -244,7 +342,7 @@ impl Connection for IoConnection {
     fn deadline(&self) -> Option<tokio::time::Instant> {
         let connect = self
             .connect_deadline
-            .filter(|_| !self.joined.load(Ordering::Acquire));
+            .filter(|_| !self.flags.joined.load(Ordering::Acquire));
         [connect, self.partial_deadline].into_iter().flatten().min()
     }
 
@@ -252,7 +350,7 @@ impl Connection for IoConnection {
         let now = tokio::time::Instant::now();
         if self.connect_deadline.is_some_and(|d| d <= now) {
             self.connect_deadline = None;
-            if !self.joined.load(Ordering::Acquire) {
+            if !self.flags.joined.load(Ordering::Acquire) {
                 tracing::debug!(sid = ?self.engine.sid(), "no namespace joined in time, closing");
                 self.engine.close();
             }

@@ -15,13 +15,13 @@ use bytes::Bytes;
 use engineio_proto::ConfigError;
 use http::{Request, Response};
 use http_body::Body;
-use socketio_adapter::{Adapter, InMemoryAdapter};
+use socketio_adapter::{Adapter, Clock, InMemoryAdapter, RecoveryConfig};
 use socketio_proto::{DecodeLimits, Namespace};
 
 pub use args::Args;
 pub use client::{IoConnection, IoHandler};
 pub use ns::{Broadcast, ConnectError, NsStats, Nsp, RemoteSocket, ServerAckSender};
-pub use socket::{AckError, AckSender, EmitError, Socket};
+pub use socket::{AckError, AckSender, EmitError, JoinError, Socket};
 
 use crate::engine::{Engine, EngineBody, EngineConfig};
 
@@ -48,28 +48,92 @@ pub struct SocketIoConfig {
     /// Whether a child namespace is removed when its last socket leaves (the reference's
     /// `cleanupEmptyChildNamespaces`, off by default).
     pub cleanup_empty_child_namespaces: bool,
+    /// Most CONNECTs one connection may have refused (by a middleware, or for an unknown
+    /// namespace) before the connection is closed (100): a client retrying a refused auth in
+    /// a loop is cut off instead of costing a middleware run per attempt forever.
+    pub max_connect_refusals: usize,
+    /// Most rooms one socket may be in, its own room included, through [`Socket::try_join`]
+    /// (10 000).
+    pub max_rooms_per_socket: usize,
+    /// Longest room name in bytes that [`Socket::try_join`] accepts (4096).
+    pub max_room_name_len: usize,
+    /// Connection state recovery (the reference's `connectionStateRecovery`), off (`None`)
+    /// by default. With the default adapter factory, turning it on gives every namespace an
+    /// in-memory adapter that keeps sessions and packets.
+    pub connection_state_recovery: Option<ConnectionStateRecovery>,
+}
+
+/// Settings of connection state recovery. `Default` matches the reference.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct ConnectionStateRecovery {
+    /// How long a disconnected socket's state and the packets it may miss are kept
+    /// (`maxDisconnectionDuration`, 2 min).
+    pub max_disconnection_duration: Duration,
+    /// Whether a recovered socket skips the namespace's middlewares (`skipMiddlewares`, true).
+    pub skip_middlewares: bool,
+    /// Most packets the in-memory store keeps per namespace (10 000); the oldest go first.
+    pub max_packets: usize,
+    /// Most disconnected sessions the in-memory store keeps per namespace (100 000).
+    pub max_sessions: usize,
+}
+
+impl Default for ConnectionStateRecovery {
+    fn default() -> Self {
+        Self {
+            max_disconnection_duration: Duration::from_secs(120),
+            skip_middlewares: true,
+            max_packets: 10_000,
+            max_sessions: 100_000,
+        }
+    }
 }
 
 /// Creates the [`Adapter`] of a namespace.
 #[derive(Clone)]
-pub struct AdapterFactory(Arc<MakeAdapter>);
+pub struct AdapterFactory {
+    make: Arc<MakeAdapter>,
+    /// The default in-memory adapter, which the server replaces by the recovering one when
+    /// connection state recovery is on.
+    in_memory: bool,
+}
 
 type MakeAdapter = dyn Fn(&Namespace) -> Arc<dyn Adapter> + Send + Sync;
 
 impl AdapterFactory {
     /// A factory from a function.
     pub fn new(f: impl Fn(&Namespace) -> Arc<dyn Adapter> + Send + Sync + 'static) -> Self {
-        Self(Arc::new(f))
+        Self {
+            make: Arc::new(f),
+            in_memory: false,
+        }
     }
 
     /// The in-memory adapter: one node.
     #[must_use]
     pub fn in_memory() -> Self {
-        Self::new(|ns| Arc::new(InMemoryAdapter::new(ns.clone())))
+        Self {
+            in_memory: true,
+            ..Self::new(|ns| Arc::new(InMemoryAdapter::new(ns.clone())))
+        }
+    }
+
+    /// The in-memory adapter keeping sessions and packets for connection state recovery,
+    /// on tokio's clock.
+    #[must_use]
+    pub fn in_memory_with_recovery(csr: ConnectionStateRecovery) -> Self {
+        let mut config = RecoveryConfig::default();
+        config.max_disconnection_duration = csr.max_disconnection_duration;
+        config.max_packets = csr.max_packets;
+        config.max_sessions = csr.max_sessions;
+        Self::new(move |ns| {
+            let clock: Clock = Arc::new(|| tokio::time::Instant::now().into_std());
+            Arc::new(InMemoryAdapter::with_recovery(ns.clone(), config, clock))
+        })
     }
 
     pub(crate) fn create(&self, ns: &Namespace) -> Arc<dyn Adapter> {
-        (self.0)(ns)
+        (self.make)(ns)
     }
 }
 
@@ -93,6 +157,10 @@ impl Default for SocketIoConfig {
             adapter: AdapterFactory::in_memory(),
             max_dynamic_namespaces: 10_000,
             cleanup_empty_child_namespaces: false,
+            max_connect_refusals: 100,
+            max_rooms_per_socket: 10_000,
+            max_room_name_len: 4096,
+            connection_state_recovery: None,
         }
     }
 }
@@ -132,6 +200,13 @@ impl ParentInner {
 pub(crate) type OnConnect = dyn Fn(Socket) + Send + Sync;
 
 impl IoInner {
+    pub(crate) fn room_limits(&self) -> socket::RoomLimits {
+        socket::RoomLimits {
+            max_rooms: self.config.max_rooms_per_socket,
+            max_name_len: self.config.max_room_name_len,
+        }
+    }
+
     pub(crate) fn namespace(&self, name: &str) -> Option<Arc<NsInner>> {
         self.namespaces
             .read()
@@ -173,7 +248,12 @@ impl IoInner {
         }
         let adapter = self.config.adapter.create(ns);
         let on_connect = Arc::clone(&parent.on_connect);
-        let child = NsInner::create(ns.clone(), adapter, Box::new(move |s| on_connect(s)));
+        let child = NsInner::create(
+            ns.clone(),
+            adapter,
+            Box::new(move |s| on_connect(s)),
+            self.room_limits(),
+        );
         // Middlewares are copied at creation time, as in the reference.
         child
             .middlewares
@@ -243,7 +323,12 @@ impl SocketIo {
     /// # Errors
     ///
     /// [`ConfigError`] when the Engine.IO settings are out of range.
-    pub fn new(config: SocketIoConfig) -> Result<Self, ConfigError> {
+    pub fn new(mut config: SocketIoConfig) -> Result<Self, ConfigError> {
+        if let Some(csr) = config.connection_state_recovery
+            && config.adapter.in_memory
+        {
+            config.adapter = AdapterFactory::in_memory_with_recovery(csr);
+        }
         let inner = Arc::new(IoInner {
             config: config.clone(),
             namespaces: RwLock::new(HashMap::new()),
@@ -273,7 +358,12 @@ impl SocketIo {
         )]
         let namespace = Namespace::new(name.as_str()).expect("a valid namespace name");
         let adapter = self.inner.config.adapter.create(&namespace);
-        let ns = NsInner::create(namespace, adapter, Box::new(on_connect));
+        let ns = NsInner::create(
+            namespace,
+            adapter,
+            Box::new(on_connect),
+            self.inner.room_limits(),
+        );
         self.inner
             .namespaces
             .write()

@@ -16,7 +16,7 @@ use socketio_adapter::{
 use socketio_proto::{AckId, Namespace, Packet, Payload, is_reserved_event};
 
 use super::args::Args;
-use super::socket::{AckError, EmitError, Socket};
+use super::socket::{AckError, EmitError, RoomLimits, Socket};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub(crate) type Middleware =
@@ -81,6 +81,8 @@ pub(crate) struct NsInner {
     sent: AtomicU64,
     /// Handlers of events other servers send with `serverSideEmit`.
     server_side: RwLock<HashMap<String, ServerSideHandler>>,
+    /// The caps of `Socket::try_join` (kept here, not in every socket).
+    pub(crate) room_limits: RoomLimits,
 }
 
 impl NsInner {
@@ -88,6 +90,7 @@ impl NsInner {
         namespace: Namespace,
         adapter: Arc<dyn Adapter>,
         on_connect: Box<dyn Fn(Socket) + Send + Sync>,
+        room_limits: RoomLimits,
     ) -> Self {
         Self {
             name: namespace.as_str().to_owned(),
@@ -101,6 +104,7 @@ impl NsInner {
             received: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             server_side: RwLock::new(HashMap::new()),
+            room_limits,
         }
     }
 
@@ -119,8 +123,9 @@ impl NsInner {
         namespace: Namespace,
         adapter: Arc<dyn Adapter>,
         on_connect: Box<dyn Fn(Socket) + Send + Sync>,
+        room_limits: RoomLimits,
     ) -> Arc<Self> {
-        let ns = Arc::new(Self::new(namespace, adapter, on_connect));
+        let ns = Arc::new(Self::new(namespace, adapter, on_connect, room_limits));
         let weak = Arc::downgrade(&ns);
         let hooks: std::sync::Weak<dyn NamespaceHooks> = weak;
         ns.adapter.bind(hooks);

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use engineio_proto::Frame;
 use serde::Serialize;
-use socketio_adapter::{AckCallback, AdapterError, LocalSocket, Room, SocketId};
+use socketio_adapter::{
+    AckCallback, AdapterError, BroadcastOptions, LocalSocket, Room, Session, SocketId,
+};
 use socketio_proto::{AckId, EncodeError, Encoded, Namespace, Packet, Payload, is_reserved_event};
 use tokio::sync::oneshot;
 
@@ -42,6 +44,53 @@ pub enum EmitError {
     #[error("adapter error")]
     Adapter(#[source] AdapterError),
 }
+
+/// Why [`Socket::try_join`] refused a room.
+#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// The room name is longer than `max_room_name_len`.
+    #[error("room name of {len} bytes exceeds the maximum of {max}")]
+    NameTooLong {
+        /// The name's length.
+        len: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// The socket is in `max_rooms_per_socket` rooms already.
+    #[error("socket is in the maximum of {max} rooms")]
+    TooManyRooms {
+        /// The configured maximum.
+        max: usize,
+    },
+}
+
+/// The caps [`Socket::try_join`] applies.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RoomLimits {
+    pub(crate) max_rooms: usize,
+    pub(crate) max_name_len: usize,
+}
+
+/// Connection state recovery state of a new socket.
+pub(crate) struct SocketState {
+    /// The private session id, when recovery is on.
+    pub(crate) pid: Option<String>,
+    /// Whether the socket was restored from a stored session.
+    pub(crate) recovered: bool,
+    /// The restored application data (`None`: `{}`, allocated on first use).
+    pub(crate) data: Option<serde_json::Value>,
+}
+
+/// Disconnect reasons after which a session is kept for recovery (the reference's list).
+const RECOVERABLE: [&str; 6] = [
+    "transport error",
+    "transport close",
+    "forced close",
+    "ping timeout",
+    "server shutting down",
+    "forced server close",
+];
 
 /// Why an acknowledgement did not come.
 #[derive(Debug, thiserror::Error)]
@@ -81,8 +130,10 @@ pub(crate) struct SocketInner {
     /// Set once the socket ended; before CONNECT (in middlewares) a socket may already emit.
     closed: AtomicBool,
     extensions: Mutex<http::Extensions>,
-    /// `socket.data`: what other nodes see in `fetchSockets`.
-    data: Mutex<Option<Arc<serde_json::Value>>>,
+    /// Connection state recovery: the private session id and whether the socket was restored.
+    csr: Option<Box<(Box<str>, bool)>>,
+    /// Allocated on first use: most applications never touch `data`.
+    data: std::sync::OnceLock<Box<Mutex<serde_json::Value>>>,
 }
 
 /// A client's socket in one namespace. Cheap to clone.
@@ -130,6 +181,7 @@ impl Socket {
         engine: EngineSocket,
         handshake: Arc<Handshake>,
         auth: serde_json::Value,
+        state: SocketState,
     ) -> Self {
         Self(Arc::new(SocketInner {
             id,
@@ -146,7 +198,13 @@ impl Socket {
             connected: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             extensions: Mutex::new(http::Extensions::new()),
-            data: Mutex::new(None),
+            csr: state
+                .pid
+                .map(|pid| Box::new((pid.into_boxed_str(), state.recovered))),
+            data: match state.data {
+                Some(data) => std::sync::OnceLock::from(Box::new(Mutex::new(data))),
+                None => std::sync::OnceLock::new(),
+            },
         }))
     }
 
@@ -178,21 +236,57 @@ impl Socket {
         &self.0.auth
     }
 
-    /// Per-socket application data.
+    /// Per-socket application data of any type, on this node only (not kept by connection
+    /// state recovery; use [`Socket::data`] for that).
     pub fn extensions(&self) -> MutexGuard<'_, http::Extensions> {
         lock(&self.0.extensions)
     }
 
-    /// The socket's shared data (Node's `socket.data`): other nodes of a cluster see it in
-    /// `fetchSockets`. `null` until set.
-    #[must_use]
-    pub fn data(&self) -> serde_json::Value {
-        lock(&self.0.data).as_deref().cloned().unwrap_or_default()
+    /// The socket's JSON application data (`socket.data`, `{}` at first): kept with the
+    /// session on a recoverable disconnect and restored with it.
+    pub fn data(&self) -> MutexGuard<'_, serde_json::Value> {
+        lock(self.0.data.get_or_init(|| {
+            Box::new(Mutex::new(
+                serde_json::Value::Object(serde_json::Map::new()),
+            ))
+        }))
     }
 
-    /// Sets the socket's shared data (see [`Socket::data`]).
+    /// Replaces the socket's application data (see [`Socket::data`]); other nodes of a
+    /// cluster see it in `fetchSockets`.
     pub fn set_data(&self, data: serde_json::Value) {
-        *lock(&self.0.data) = Some(Arc::new(data));
+        *self.data() = data;
+    }
+
+    /// Whether this socket was restored by connection state recovery: same id, rooms and
+    /// data as before the disconnect, and the packets missed meanwhile were sent first.
+    #[must_use]
+    pub fn recovered(&self) -> bool {
+        self.0.csr.as_ref().is_some_and(|c| c.1)
+    }
+
+    /// The private session id (a bearer secret), when recovery is on.
+    pub(crate) fn pid(&self) -> Option<&str> {
+        self.0.csr.as_ref().map(|c| &*c.0)
+    }
+
+    /// With connection state recovery, a connected socket's own events go through the
+    /// adapter (to its own room), which stores them and appends their offset.
+    fn emits_through_adapter(&self) -> bool {
+        self.0.csr.is_some() && self.connected() && self.0.ns.adapter.supports_recovery()
+    }
+
+    fn emit_packet(&self, packet: Packet) -> Result<(), EmitError> {
+        if self.emits_through_adapter() {
+            let opts = BroadcastOptions::new().to(Room::from(&self.0.id));
+            self.0
+                .ns
+                .adapter
+                .broadcast(&packet, &opts)
+                .map_err(EmitError::Adapter)?;
+            return Ok(());
+        }
+        self.send_packet(packet)
     }
 
     /// Whether the socket is connected.
@@ -337,6 +431,9 @@ impl Socket {
         if self.is_closed() {
             return Err(EmitError::Closed);
         }
+        if self.emits_through_adapter() {
+            return self.emit_packet(Packet::event(self.namespace(), event, args, None)?);
+        }
         self.send_frames(&encode_event(&self.namespace(), event, args, None)?, false);
         Ok(())
     }
@@ -350,7 +447,10 @@ impl Socket {
         if is_reserved_event(event) {
             return Err(EmitError::Reserved(event.to_owned()));
         }
-        self.send_packet(Packet::Event {
+        if self.is_closed() {
+            return Err(EmitError::Closed);
+        }
+        self.emit_packet(Packet::Event {
             ns: self.namespace(),
             data: args.to_event_payload(event),
             ack: None,
@@ -411,9 +511,38 @@ impl Socket {
         }
     }
 
-    /// Joins a room.
+    /// Joins a room, as [`Socket::try_join`] does; a refusal at a cap is logged and
+    /// otherwise ignored.
     pub fn join(&self, room: &str) {
-        self.0.ns.adapter.join(&self.0.id, &[Room::from(room)]);
+        if let Err(e) = self.try_join(room) {
+            tracing::debug!(id = %self.0.id, %e, "join refused");
+        }
+    }
+
+    /// Joins a room unless the name is longer than `max_room_name_len` or the socket is in
+    /// `max_rooms_per_socket` rooms already (rooms named from client input must not grow
+    /// without bound). Joining a room the socket is in succeeds.
+    ///
+    /// # Errors
+    ///
+    /// [`JoinError`] naming the cap.
+    pub fn try_join(&self, room: &str) -> Result<(), JoinError> {
+        let limits = self.0.ns.room_limits;
+        if room.len() > limits.max_name_len {
+            return Err(JoinError::NameTooLong {
+                len: room.len(),
+                max: limits.max_name_len,
+            });
+        }
+        let adapter = &self.0.ns.adapter;
+        let room = Room::from(room);
+        if adapter.room_count(&self.0.id) >= limits.max_rooms && !adapter.is_in(&self.0.id, &room) {
+            return Err(JoinError::TooManyRooms {
+                max: limits.max_rooms,
+            });
+        }
+        adapter.join(&self.0.id, &[room]);
+        Ok(())
     }
 
     /// Leaves a room.
@@ -461,6 +590,22 @@ impl Socket {
             return;
         }
         tracing::debug!(ns = %self.0.ns.name, id = %self.0.id, reason, "socket disconnected");
+        if let Some(pid) = self.pid()
+            && RECOVERABLE.contains(&reason)
+            && self.0.ns.adapter.supports_recovery()
+        {
+            let rooms = self.0.ns.adapter.rooms_of(&self.0.id);
+            let data = self.0.data.get().map_or_else(
+                || serde_json::Value::Object(serde_json::Map::new()),
+                |d| lock(d).clone(),
+            );
+            self.0.ns.adapter.persist_session(Session::new(
+                pid.to_string(),
+                self.0.id.clone(),
+                rooms,
+                data,
+            ));
+        }
         lock(&self.0.acks).clear();
         let handler = lock(&self.0.on_disconnect).take();
         if let Some(h) = handler {
@@ -588,7 +733,7 @@ impl LocalSocket for Socket {
     }
 
     fn data(&self) -> serde_json::Value {
-        Self::data(self)
+        Self::data(self).clone()
     }
 }
 

@@ -14,6 +14,9 @@ use socketio_server::{Binary, ConnectError, Socket, SocketIo, SocketIoConfig};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 
+mod csr;
+mod hostile;
+
 async fn start(config: SocketIoConfig) -> (SocketIo, String) {
     let io = SocketIo::new(config).unwrap();
     io.ns("/", |socket: Socket| {
@@ -74,6 +77,40 @@ async fn start(config: SocketIoConfig) -> (SocketIo, String) {
         socket.on("shout", |s, args, _| async move {
             let (room, text): (String, String) = args.decode().unwrap();
             let _ = s.to(room).emit("shout", &text);
+        });
+        socket.on("flood", |s, args, _| async move {
+            // B16: `count` messages of `size` bytes to a client that may not read them.
+            let (count, size): (usize, usize) = args.decode().unwrap();
+            let blob = "x".repeat(size);
+            for _ in 0..count {
+                if s.emit("blob", &blob).is_err() {
+                    break;
+                }
+            }
+        });
+        socket.on("join-many", |s, args, ack| async move {
+            // D13: rooms named from client input; answers (joined, first refusal).
+            let (prefix, count): (String, usize) = args.decode().unwrap();
+            let mut joined = 0;
+            let mut refusal = None;
+            for i in 0..count {
+                match s.try_join(&format!("{prefix}{i}")) {
+                    Ok(()) => joined += 1,
+                    Err(e) => {
+                        refusal.get_or_insert_with(|| e.to_string());
+                    }
+                }
+            }
+            if let Some(ack) = ack {
+                let _ = ack.send(&(joined, refusal));
+            }
+        });
+        socket.on("join-long", |s, args, ack| async move {
+            let len: usize = args.first().unwrap();
+            let result = s.try_join(&"r".repeat(len)).map_err(|e| e.to_string());
+            if let Some(ack) = ack {
+                let _ = ack.send(&(result.err(), s.rooms().len()));
+            }
         });
     });
     let io2 = io.clone();
@@ -148,6 +185,9 @@ async fn http(
     content_type: &str,
 ) -> (u16, String) {
     let stream = TcpStream::connect(addr).await.unwrap();
+    // No Nagle delay: back-to-back small writes must not leave the runtime idle (paused-time
+    // tests would see the clock jump).
+    stream.set_nodelay(true).unwrap();
     let (mut send, conn) = http1::handshake(TokioIo::new(stream)).await.unwrap();
     tokio::spawn(conn);
     let req = http::Request::builder()
@@ -167,6 +207,9 @@ type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
 
 async fn ws(addr: &str, query: &str) -> Ws {
     let stream = TcpStream::connect(addr).await.unwrap();
+    // No Nagle delay: back-to-back small writes must not leave the runtime idle (paused-time
+    // tests would see the clock jump).
+    stream.set_nodelay(true).unwrap();
     let url = format!("ws://{addr}/socket.io/?{query}");
     let (ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
     ws
@@ -174,11 +217,13 @@ async fn ws(addr: &str, query: &str) -> Ws {
 
 /// Next text frame, skipping pings; binary frames are shown as `<bin N>`.
 async fn next_text(ws: &mut Ws) -> Option<String> {
+    next_text_within(ws, Duration::from_secs(5)).await
+}
+
+/// As [`next_text`], waiting at most `wait` for each frame.
+async fn next_text_within(ws: &mut Ws, wait: Duration) -> Option<String> {
     loop {
-        match tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .ok()??
-        {
+        match tokio::time::timeout(wait, ws.next()).await.ok()?? {
             Ok(Message::Text(t)) if t.as_str() == "2" => {}
             Ok(Message::Text(t)) => return Some(t.to_string()),
             Ok(Message::Binary(b)) => return Some(format!("<bin {}>", b.len())),
@@ -428,16 +473,22 @@ async fn polling_sid(addr: &str) -> String {
     open["sid"].as_str().unwrap().to_owned()
 }
 
-/// Waits (bounded) until the engine has no session left.
+/// Waits until the engine reports `n` open sessions: on its session-count watch, which
+/// changes when a session task has finished its cleanup (bounded: 60 s, virtual time in paused
+/// tests).
+async fn wait_sessions(io: &SocketIo, n: usize) {
+    let mut rx = io.engine().watch_session_count();
+    let reached = tokio::time::timeout(Duration::from_secs(60), rx.wait_for(|c| *c == n)).await;
+    assert!(
+        matches!(reached, Ok(Ok(_))),
+        "expected {n} sessions, have {}",
+        io.engine().session_count()
+    );
+}
+
+/// Waits until the engine has no session left.
 async fn wait_sessions_gone(io: &SocketIo) {
-    for _ in 0..100 {
-        if io.engine().session_count() == 0 {
-            return;
-        }
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("sessions still open: {}", io.engine().session_count());
+    wait_sessions(io, 0).await;
 }
 
 #[tokio::test]
@@ -530,10 +581,10 @@ async fn graceful_shutdown_closes_every_session() {
     assert_eq!(next_text(&mut b).await, None);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn c12_missing_attachments_time_out_and_close() {
     let mut config = SocketIoConfig::default();
-    config.attachment_timeout = Duration::from_millis(100);
+    config.engine.session.ping_interval = Duration::from_secs(600);
     let (io, addr) = start(config).await;
     let mut ws = connected(&addr).await;
     // A complete binary packet first: the watcher must not close a healthy connection.
@@ -551,11 +602,21 @@ async fn c12_missing_attachments_time_out_and_close() {
     ))
     .await
     .unwrap();
-    assert_eq!(next_text(&mut ws).await, None);
+    let started = tokio::time::Instant::now();
+    assert_eq!(
+        next_text_within(&mut ws, Duration::from_secs(120)).await,
+        None
+    );
+    // The default attachment timeout (60 s) closed it.
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(60) && waited < Duration::from_secs(61),
+        "{waited:?}"
+    );
     wait_sessions_gone(&io).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn polling_posts_wait_while_handlers_are_at_their_limit() {
     let mut config = SocketIoConfig::default();
     // One slow handler reaches the limit.
@@ -583,7 +644,8 @@ async fn polling_posts_wait_while_handlers_are_at_their_limit() {
             .0,
         200
     );
-    // The handler is running: the next POST is held back until it finishes.
+    // The handler is running: the next POST is held back until it finishes (on paused time,
+    // the 100 ms pass only once nothing else can run).
     let (addr2, q2) = (addr.clone(), q.clone());
     let mut held =
         tokio::spawn(
@@ -901,13 +963,7 @@ async fn d14_a_panicking_handler_closes_only_its_connection() {
         .unwrap();
     assert_eq!(next_text(&mut good).await.unwrap(), r#"431["alive"]"#);
     // The panicked session was cleaned up: one session (the good one) remains.
-    for _ in 0..100 {
-        if io.engine().session_count() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    assert_eq!(io.engine().session_count(), 1);
+    wait_sessions(&io, 1).await;
     assert_eq!(io.of("/").unwrap().sockets().len(), 1);
 }
 
@@ -926,11 +982,5 @@ async fn d14_a_panicking_disconnect_handler_is_contained() {
         .await
         .unwrap();
     assert_eq!(next_text(&mut good).await.unwrap(), r#"432["alive"]"#);
-    for _ in 0..100 {
-        if io.engine().session_count() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    assert_eq!(io.engine().session_count(), 1);
+    wait_sessions(&io, 1).await;
 }
