@@ -70,6 +70,39 @@ async fn emit_with_ack_prints_the_reply_on_every_transport() {
 }
 
 #[tokio::test]
+async fn emit_without_ack_is_delivered_before_its_disconnect_on_every_transport() {
+    let mut server = Sio::start(&[]).await;
+    let mut listener = Listener::start(&[&server.url()]).await;
+    assert_eq!(listener.next_event().await["event"], "welcome");
+    for transport in ["polling", "websocket", "upgrade"] {
+        let arg = format!("\"{transport}\"");
+        let (ok, out, err) = sio(&[
+            "emit",
+            &server.url(),
+            "broadcast",
+            &arg,
+            "--transport",
+            transport,
+        ])
+        .await;
+        assert!(ok, "{transport}: {err}");
+        assert_eq!((out.as_str(), err.as_str()), ("", ""), "{transport}");
+        // The process exited after its close: the server had the event, then the DISCONNECT.
+        assert_eq!(
+            listener.next_event().await,
+            serde_json::json!({"event": "broadcast", "args": [transport]})
+        );
+        let line = server
+            .wait_line(|l| l.starts_with("sio: disconnect / "))
+            .await;
+        assert!(
+            line.ends_with(": client namespace disconnect"),
+            "{transport}: {line}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn emit_fails_with_one_line_on_timeout_refusal_connect_error_and_bad_json() {
     let server = Sio::start(&["--quiet"]).await;
     let url = server.url();
