@@ -97,7 +97,7 @@ pub use engineio_proto::Transport;
 pub use error::{AckError, ConnectError, EmitError, Error, ErrorKind};
 pub use manager::{Manager, ManagerBuilder, ManagerEvent};
 pub use sans_io::DisconnectReason;
-pub use socket::{AckFuture, AckSender, EmitWithAck, Emitter, Socket, SocketBuilder};
+pub use socket::{AckFuture, AckSender, EmitWithAck, Emitter, RawAckFuture, Socket, SocketBuilder};
 pub use socketio_proto::{Binary, Payload};
 
 /// A socket for the URL's namespace on a manager shared per server (the JS `io(url)`): two

@@ -540,3 +540,50 @@ async fn gives_up_after_the_configured_attempts() {
     assert_eq!(attempts, 3, "{seen:?}");
     assert_eq!(seen.last(), Some(&ManagerEvent::ReconnectFailed));
 }
+
+#[tokio::test]
+async fn the_raw_ack_reply_keeps_json_and_attachments() {
+    let server = Server::start(0).await;
+    for mode in [TransportMode::PollingOnly, TransportMode::WebSocketOnly] {
+        let manager = scenarios::builder(&format!("http://127.0.0.1:{}", server.port))
+            .transports(mode)
+            .build()
+            .unwrap();
+        let socket = manager.socket("/").connect();
+        socket.wait_connected().await.unwrap();
+        let args = (
+            "a",
+            serde_json::json!({"n": [1, 2]}),
+            Binary::from(vec![1u8, 2, 3]),
+            Binary::from(Vec::new()),
+        );
+        let reply = socket
+            .emit_with_ack::<(), _>("echo", &args)
+            .timeout(WAIT)
+            .raw()
+            .await
+            .unwrap();
+        assert_eq!(
+            reply.json().as_str(),
+            r#"["a",{"n":[1,2]},{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#,
+            "{mode:?}"
+        );
+        assert_eq!(reply.attachments().len(), 2);
+        assert_eq!(&reply.attachments()[0][..], [1, 2, 3]);
+        assert!(reply.attachments()[1].is_empty());
+        // The typed decoding of the same payload substitutes the attachments.
+        let (_, _, bytes, _): (String, serde_json::Value, Binary, Binary) =
+            reply.ack_args().unwrap();
+        assert_eq!(&bytes[..], [1, 2, 3]);
+        // Failures are the typed future's: a timeout frees the entry.
+        let err = socket
+            .emit_with_ack::<(), _>("noreply", &())
+            .timeout(Duration::from_millis(50))
+            .raw()
+            .await
+            .unwrap_err();
+        assert_eq!(err, socketio_client::AckError::Timeout);
+        assert_eq!(socket.pending_acks(), 0);
+        manager.close();
+    }
+}
