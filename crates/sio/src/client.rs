@@ -251,15 +251,10 @@ pub(crate) fn parse_args(args: &[String]) -> Result<Vec<Data>, String> {
 /// An event as one line of compact JSON: `{"event":NAME,"args":[...]}`, each binary
 /// attachment in place of its placeholder as `{"$binary":"BASE64"}`.
 pub(crate) fn event_line(name: &str, payload: &Payload) -> String {
-    let mut args = match serde_json::from_str::<Value>(payload.json()) {
-        Ok(Value::Array(mut items)) if !items.is_empty() => {
-            items.remove(0);
-            items
-        }
-        _ => Vec::new(),
-    };
-    for arg in &mut args {
-        resolve_placeholders(arg, payload.attachments());
+    let mut args = json_args(payload);
+    if !args.is_empty() {
+        // The event name.
+        args.remove(0);
     }
     /// `event` first, then `args`.
     #[derive(Serialize)]
@@ -268,6 +263,24 @@ pub(crate) fn event_line(name: &str, payload: &Payload) -> String {
         args: Vec<Value>,
     }
     serde_json::to_string(&Line { event: name, args }).unwrap_or_default()
+}
+
+/// An acknowledgement's arguments (a raw reply: the JSON array and its attachments) as one
+/// line of compact JSON, each binary attachment as `{"$binary":"BASE64"}`.
+pub(crate) fn ack_line(payload: &Payload) -> String {
+    Value::Array(json_args(payload)).to_string()
+}
+
+/// The elements of a payload's JSON array, placeholders replaced by `{"$binary":BASE64}`.
+fn json_args(payload: &Payload) -> Vec<Value> {
+    let mut args = match serde_json::from_str::<Value>(payload.json()) {
+        Ok(Value::Array(items)) => items,
+        _ => Vec::new(),
+    };
+    for arg in &mut args {
+        resolve_placeholders(arg, payload.attachments());
+    }
+    args
 }
 
 /// Replaces `{"_placeholder":true,"num":N}` with `{"$binary":BASE64}` of attachment N.
@@ -302,17 +315,6 @@ fn resolve_placeholders(value: &mut Value, attachments: &[bytes::Bytes]) {
     }
 }
 
-/// Whether a decoded value still holds binary placeholders (their bytes are not available).
-pub(crate) fn has_placeholder(value: &Value) -> bool {
-    match value {
-        Value::Array(items) => items.iter().any(has_placeholder),
-        Value::Object(map) => {
-            map.get("_placeholder") == Some(&Value::Bool(true)) || map.values().any(has_placeholder)
-        }
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
@@ -340,6 +342,16 @@ mod tests {
             event_line("up", payload),
             r#"{"event":"up","args":["text",{"file":{"$binary":"AQID"},"n":[1,{"$binary":""}]}]}"#
         );
+        // An ack's arguments are the whole array.
+        let (json, attachments) = payload.clone().into_parts();
+        let ack = Payload::new(
+            json.as_str().replacen(r#""up","#, "", 1).into(),
+            attachments,
+        );
+        assert_eq!(
+            ack_line(&ack),
+            r#"["text",{"file":{"$binary":"AQID"},"n":[1,{"$binary":""}]}]"#
+        );
     }
 
     #[test]
@@ -353,9 +365,5 @@ mod tests {
                 .unwrap_err()
                 .starts_with("argument 1: $binary is not base64")
         );
-        assert!(!has_placeholder(&serde_json::json!([{"a": 1}])));
-        assert!(has_placeholder(
-            &serde_json::json!([{"a": {"_placeholder": true, "num": 0}}])
-        ));
     }
 }

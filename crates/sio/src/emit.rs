@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
 use socketio_client::AckError;
 
 use crate::client::{self, ConnectArgs};
@@ -32,17 +31,13 @@ pub(crate) async fn run(args: EmitArgs) -> Result<(), String> {
     let (manager, socket) = (&connected.manager, &connected.socket);
     let result = if args.ack {
         let reply = socket
-            .emit_with_ack::<Vec<Value>, _>(&args.event, &data)
+            .emit_with_ack::<(), _>(&args.event, &data)
             .timeout(Duration::from_millis(args.timeout))
+            .raw()
             .await;
         match reply {
             Ok(reply) => {
-                if reply.iter().any(client::has_placeholder) {
-                    eprintln!(
-                        "sio: the acknowledgement carries binary data, shown as its placeholders"
-                    );
-                }
-                println!("{}", Value::Array(reply));
+                println!("{}", client::ack_line(&reply));
                 Ok(())
             }
             Err(AckError::Timeout) => Err(format!(

@@ -73,8 +73,10 @@ Examples:
 const EMIT_HELP: &str = "\
 Each ARGS_JSON is one argument, as JSON: '\"text\"', 42, '{\"a\":[1,2]}'; binary data is
 {\"$binary\":\"BASE64\"}. With --ack the reply's arguments are printed on stdout as one JSON
-array. Exit code 1, with the reason on stderr, when the connection fails, the server refuses
-the namespace (its message is shown) or the acknowledgement does not come in time.
+array, binary data in it as {\"$binary\":\"BASE64\"} too. Exit code 1, with the reason on
+stderr, when the connection fails, the server refuses the namespace (its message is shown) or
+the acknowledgement does not come in time. Without --ack the command returns once the event
+and the DISCONNECT after it are written.
 
 Examples:
   sio emit http://127.0.0.1:3000 echo '\"hello\"' '{\"n\":1}' --ack

@@ -66,6 +66,24 @@ async fn emit_with_ack_prints_the_reply_on_every_transport() {
         assert!(ok, "{transport}: {err}");
         assert_eq!(out, "[\"hi\",{\"n\":[1,2]}]\n", "{transport}");
         assert_eq!(err, "", "{transport}");
+        // Binary in the reply is printed as in `sio listen`.
+        let (ok, out, err) = sio(&[
+            "emit",
+            &server.url(),
+            "echo",
+            r#"{"$binary":"AQID"}"#,
+            r#"[{"$binary":""},"x"]"#,
+            "--ack",
+            "--transport",
+            transport,
+        ])
+        .await;
+        assert!(ok, "{transport}: {err}");
+        assert_eq!(
+            out, "[{\"$binary\":\"AQID\"},[{\"$binary\":\"\"},\"x\"]]\n",
+            "{transport}"
+        );
+        assert_eq!(err, "", "{transport}");
     }
 }
 
