@@ -261,6 +261,7 @@ impl Manager {
         let (io_tx, io_rx) = mpsc::channel(IO_CAPACITY);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
+                last_failure: None,
                 closed: false,
                 close_timeout: opts.close_timeout,
                 conn: None,
@@ -461,6 +462,9 @@ struct Conn {
     /// An explicit close waits for the transport to take everything queued, until this
     /// deadline.
     closing: Option<Instant>,
+    /// The last I/O failure (a refused connection, a failed TLS or WebSocket handshake): the
+    /// cause reported if the connection closes with a transport error.
+    failure: Option<Arc<Error>>,
 }
 
 impl Conn {
@@ -532,18 +536,20 @@ enum Action {
 /// What the task must hand to the application once the lock is released.
 enum AppEvent {
     Socket(String, NamespaceEvent<AckWaiter>),
-    TransportError(String, String),
+    TransportError(String, String, Arc<Error>),
     Failed(String),
 }
 
 enum IoEvent {
-    Http(engineio_proto::RequestId, HttpResult),
+    Http(engineio_proto::RequestId, Result<HttpResult, Error>),
     WsOpened(Box<transport::WsStream>),
-    WsFailed(String),
+    WsFailed(Error),
     Ws(WsInput),
 }
 
 pub(crate) struct State {
+    /// Why the last connection attempt failed, for [`Socket::wait_connected`].
+    pub(crate) last_failure: Option<Arc<Error>>,
     closed: bool,
     close_timeout: Duration,
     conn: Option<Conn>,
@@ -701,6 +707,7 @@ impl State {
                     reconnect_attempt,
                     close_override: None,
                     closing: None,
+                    failure: None,
                 });
             }
             Err(e) => {
@@ -770,6 +777,11 @@ impl State {
         let conn = self.conn.as_mut().filter(|c| c.epoch == epoch)?;
         match ev {
             IoEvent::Http(id, result) => {
+                let result = result.unwrap_or_else(|e| {
+                    tracing::debug!(error = %e, "polling request failed");
+                    conn.failure = Some(Arc::new(e));
+                    HttpResult::Failed
+                });
                 if let Err(e) = conn.session.handle_http_response(now, id, result) {
                     tracing::debug!(error = %e, "polling failed");
                 }
@@ -780,6 +792,13 @@ impl State {
             }
             IoEvent::WsFailed(e) => {
                 tracing::debug!(error = %e, "WebSocket failed");
+                conn.failure = Some(Arc::new(e));
+                // Opening the session's own WebSocket failed: a transport error, as below (a
+                // failed probe only ends the upgrade attempt).
+                if conn.session.transport() == engineio_proto::Transport::WebSocket {
+                    conn.close_override
+                        .get_or_insert(DisconnectReason::TransportError);
+                }
                 conn.session.handle_ws_closed(now);
             }
             IoEvent::Ws(WsInput::Message(m)) => {
@@ -923,11 +942,23 @@ impl State {
                     }
                     _ => DisconnectReason::TransportError,
                 });
-                // "transport error: unexpected http status 403", "transport error: handshake
-                // timed out", ...
-                let description = match detail {
-                    Some(d) if d != reason.as_str() => format!("{reason}: {d}"),
-                    _ => reason.as_str().to_owned(),
+                // "transport error: connection refused", "transport error: unexpected http
+                // status 403", "transport error: handshake timed out", ...: the I/O failure
+                // when one ended the attempt or the connection, else the protocol's detail.
+                let io_cause = conn
+                    .failure
+                    .filter(|_| !conn.opened || reason == DisconnectReason::TransportError);
+                let cause = match (io_cause, detail) {
+                    (Some(c), _) => c,
+                    (None, Some(d)) if d != reason.as_str() => {
+                        Arc::new(Error::new(crate::ErrorKind::Protocol, d))
+                    }
+                    (None, _) => Arc::new(Error::new(crate::ErrorKind::Io, reason.as_str())),
+                };
+                let description = if cause.to_string() == reason.as_str() {
+                    reason.as_str().to_owned()
+                } else {
+                    format!("{reason}: {cause}")
                 };
                 for slot in self.sockets.values_mut() {
                     slot.core.handle_connection_closed(now, reason);
@@ -935,10 +966,14 @@ impl State {
                 if conn.opened {
                     let _ = self.events.send(ManagerEvent::Close(reason));
                 } else {
+                    self.last_failure = Some(cause.clone());
                     for (ns, slot) in &self.sockets {
                         if slot.core.is_active() {
-                            self.app
-                                .push(AppEvent::TransportError(ns.clone(), description.clone()));
+                            self.app.push(AppEvent::TransportError(
+                                ns.clone(),
+                                description.clone(),
+                                cause.clone(),
+                            ));
                         }
                     }
                 }
@@ -1005,6 +1040,7 @@ fn drain_socket(ns: &str, slot: &mut Slot, app: &mut Vec<AppEvent>) -> bool {
                 slot.status.send_replace(Status::Refused(ConnectError {
                     message: message.clone(),
                     data: data.clone(),
+                    cause: None,
                 }));
             }
             _ => {}
@@ -1071,7 +1107,7 @@ async fn run(shared: Arc<Shared>, inner: Weak<Inner>, mut io_rx: mpsc::Receiver<
                     current.push(io_tasks.spawn(async move {
                         let ev = match transport::ws_open(&ep, &query).await {
                             Ok(ws) => IoEvent::WsOpened(Box::new(ws)),
-                            Err(e) => IoEvent::WsFailed(e.to_string()),
+                            Err(e) => IoEvent::WsFailed(e),
                         };
                         let _ = tx.send((epoch, ev)).await;
                     }));
@@ -1191,7 +1227,11 @@ fn dispatch(
                     }
                 }
                 NamespaceEvent::ConnectError { message, data } => {
-                    let err = ConnectError { message, data };
+                    let err = ConnectError {
+                        message,
+                        data,
+                        cause: None,
+                    };
                     for f in h.connect_error_handlers() {
                         f(socket.clone(), err.clone());
                     }
@@ -1221,11 +1261,12 @@ fn dispatch(
                 }
             }
         }
-        AppEvent::TransportError(ns, description) => {
+        AppEvent::TransportError(ns, description, cause) => {
             let socket = Socket::new(manager.clone(), ns);
             let err = ConnectError {
                 message: description,
                 data: None,
+                cause: Some(cause),
             };
             for f in socket.handlers().connect_error_handlers() {
                 f(socket.clone(), err.clone());

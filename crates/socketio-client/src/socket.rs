@@ -314,8 +314,11 @@ impl Socket {
     /// # Errors
     ///
     /// [`ErrorKind::ConnectRefused`] (with the server's [`ConnectError`] as source) when the
-    /// server refuses the namespace, [`ErrorKind::ReconnectFailed`] when the manager gives up,
-    /// [`ErrorKind::Closed`] when the socket is disconnected and not trying.
+    /// server refuses the namespace, [`ErrorKind::ReconnectFailed`] when the manager gives up
+    /// (also after the one attempt made without reconnection), with the cause of the last
+    /// failed attempt as source (the I/O error: `connection refused`, a name that does not
+    /// resolve, a TLS failure; or the protocol failure), [`ErrorKind::Closed`] when the
+    /// socket is disconnected and not trying.
     pub async fn wait_connected(&self) -> Result<(), Error> {
         let mut rx = self.status();
         loop {
@@ -330,10 +333,18 @@ impl Socket {
                     ));
                 }
                 Status::Failed => {
-                    return Err(Error::new(
-                        ErrorKind::ReconnectFailed,
-                        "the connection could not be established",
-                    ));
+                    let cause = self.manager.shared().lock().last_failure.clone();
+                    return Err(match cause {
+                        Some(cause) => Error::with_source(
+                            ErrorKind::ReconnectFailed,
+                            format!("the connection could not be established: {cause}"),
+                            cause,
+                        ),
+                        None => Error::new(
+                            ErrorKind::ReconnectFailed,
+                            "the connection could not be established",
+                        ),
+                    });
                 }
                 Status::Idle => return Err(Error::new(ErrorKind::Closed, "socket not connecting")),
                 Status::Disconnected(r) if !r.reconnects() => {

@@ -587,3 +587,58 @@ async fn the_raw_ack_reply_keeps_json_and_attachments() {
         manager.close();
     }
 }
+
+#[tokio::test]
+async fn a_refused_connection_carries_its_cause() {
+    // A port with nothing listening.
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap().port()
+    };
+    for mode in [
+        TransportMode::PollingOnly,
+        TransportMode::WebSocketOnly,
+        TransportMode::PollingThenUpgrade,
+    ] {
+        let manager = Manager::builder(&format!("http://127.0.0.1:{port}"))
+            .transports(mode)
+            .reconnection(false)
+            .build()
+            .unwrap();
+        let mut events = manager.events();
+        let (tx, mut connect_errors) = mpsc::unbounded_channel();
+        let socket = manager
+            .socket("/")
+            .on_connect_error(move |_, e| {
+                let _ = tx.send(e);
+            })
+            .connect();
+        let err = timeout(WAIT, socket.wait_connected())
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ReconnectFailed, "{mode:?}");
+        assert_eq!(
+            err.to_string(),
+            "the connection could not be established: connection refused",
+            "{mode:?}"
+        );
+        // The chain leads to the I/O error itself.
+        let cause = std::error::Error::source(&err).unwrap();
+        assert_eq!(cause.to_string(), "connection refused");
+        let io = std::error::Error::source(cause)
+            .and_then(|e| e.downcast_ref::<std::io::Error>())
+            .unwrap();
+        assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused, "{mode:?}");
+        // The same cause reaches the connect_error handlers and the manager's events.
+        let e = timeout(WAIT, connect_errors.recv()).await.unwrap().unwrap();
+        assert_eq!(e.message, "transport error: connection refused", "{mode:?}");
+        let cause = e.cause.unwrap();
+        assert_eq!(cause.kind(), ErrorKind::Io, "{mode:?}");
+        assert_eq!(
+            scenarios::wait_for(&mut events, |e| matches!(e, ManagerEvent::Error(_))).await,
+            ManagerEvent::Error("transport error: connection refused".into()),
+            "{mode:?}"
+        );
+    }
+}
