@@ -2,15 +2,13 @@
 //! connect step with one-line errors, and JSON arguments with binary written as
 //! `{"$binary":"BASE64"}`.
 
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use socketio_client::{
-    Binary, ConnectError, ErrorKind, Manager, ManagerEvent, Payload, Socket, SocketBuilder,
-    TransportMode,
+    Binary, ConnectError, ErrorKind, Manager, Payload, Socket, SocketBuilder, TransportMode,
 };
 
 /// The key that marks binary data in the JSON the commands read and print.
@@ -102,63 +100,46 @@ pub(crate) async fn connect(
         Some(auth) => builder.auth(auth),
         None => builder,
     };
-    let last_error = Arc::new(Mutex::new(None::<String>));
-    let last = Arc::clone(&last_error);
-    let builder = builder.on_connect_error(move |_, e| {
-        *last.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.message);
+    // A failed connection attempt ends the command at once, with its cause; reconnection
+    // (`sio listen`) is for connections lost later.
+    let (failed_tx, mut failed) = tokio::sync::mpsc::channel::<String>(1);
+    let builder = builder.on_connect_error(move |_, e: ConnectError| {
+        if let Some(cause) = &e.cause {
+            let _ = failed_tx.try_send(cause.to_string());
+        }
     });
-    let mut events = manager.events();
     let socket = setup(builder).connect();
     let ns = socket.ns().to_owned();
-    let failure = match tokio::time::timeout(wait, socket.wait_connected()).await {
-        Ok(Ok(())) => return Ok(Connected { manager, socket }),
-        Ok(Err(e)) if e.kind() == ErrorKind::ConnectRefused => {
-            let refusal = std::error::Error::source(&e)
-                .and_then(|s| s.downcast_ref::<ConnectError>())
-                .map_or_else(
-                    || e.to_string(),
-                    |c| match &c.data {
-                        Some(data) => format!("{} {data}", c.message),
-                        None => c.message.clone(),
-                    },
-                );
-            format!("the server refused namespace {ns}: {refusal}")
-        }
-        Ok(Err(e)) => {
-            let cause = last_cause(&mut events, &last_error).unwrap_or_else(|| e.to_string());
-            format!("cannot connect to {}: {cause}", args.url)
-        }
-        Err(_) => {
-            let cause = last_cause(&mut events, &last_error)
-                .map_or_else(String::new, |c| format!(" (last error: {c})"));
-            format!(
-                "cannot connect to {}: not connected within {} ms{cause}",
+    let failure = tokio::select! {
+        connected = tokio::time::timeout(wait, socket.wait_connected()) => match connected {
+            Ok(Ok(())) => return Ok(Connected { manager, socket }),
+            Ok(Err(e)) if e.kind() == ErrorKind::ConnectRefused => {
+                let refusal = std::error::Error::source(&e)
+                    .and_then(|s| s.downcast_ref::<ConnectError>())
+                    .map_or_else(
+                        || e.to_string(),
+                        |c| match &c.data {
+                            Some(data) => format!("{} {data}", c.message),
+                            None => c.message.clone(),
+                        },
+                    );
+                format!("the server refused namespace {ns}: {refusal}")
+            }
+            Ok(Err(e)) => {
+                // The cause of the failed attempt, else what the client says.
+                let cause = std::error::Error::source(&e)
+                    .map_or_else(|| e.to_string(), ToString::to_string);
+                format!("cannot connect to {}: {cause}", args.url)
+            }
+            Err(_) => format!(
+                "cannot connect to {}: not connected within {} ms",
                 args.url, args.connect_timeout
-            )
-        }
+            ),
+        },
+        Some(cause) = failed.recv() => format!("cannot connect to {}: {cause}", args.url),
     };
     manager.close();
     Err(failure)
-}
-
-/// The most telling description of why connecting failed: the manager's last error event
-/// (it names the I/O error), else the socket's last connect error.
-fn last_cause(
-    events: &mut tokio::sync::broadcast::Receiver<ManagerEvent>,
-    socket_error: &Mutex<Option<String>>,
-) -> Option<String> {
-    let mut cause = None;
-    while let Ok(event) = events.try_recv() {
-        if let ManagerEvent::Error(e) | ManagerEvent::ReconnectError(e) = event {
-            cause = Some(e);
-        }
-    }
-    cause.or_else(|| {
-        socket_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-    })
 }
 
 /// An argument to send: JSON in which `{"$binary":"BASE64"}` is binary data (a

@@ -63,7 +63,8 @@ const LISTEN_HELP: &str = "\
 Output: one line of compact JSON per event on stdout, {\"event\":NAME,\"args\":[...]}, binary
 arguments as {\"$binary\":\"BASE64\"}. Status lines (connected, disconnected) go to stderr.
 The client reconnects after a lost connection; it stops on Ctrl-C, after --count events, or
-when the server disconnects the socket (exit code 1).
+when the server disconnects the socket (exit code 1). A first connection attempt that fails
+ends it at once, with the cause (connection refused, name resolution, TLS) on stderr.
 
 Examples:
   sio listen http://127.0.0.1:3000

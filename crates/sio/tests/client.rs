@@ -141,7 +141,7 @@ async fn emit_fails_with_one_line_on_timeout_refusal_connect_error_and_bad_json(
                 "--transport",
                 "websocket",
             ],
-            "sio: error: cannot connect to http://127.0.0.1:1: ".into(),
+            "sio: error: cannot connect to http://127.0.0.1:1: connection refused".into(),
         ),
         (
             vec!["emit", &url, "x", "{oops"],
@@ -154,6 +154,40 @@ async fn emit_fails_with_one_line_on_timeout_refusal_connect_error_and_bad_json(
         assert_eq!(out, "", "{args:?}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with(&expected), "{args:?}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn connect_failures_are_one_line_with_their_cause() {
+    let server = Sio::start(&["--quiet"]).await;
+    let tls_to_plain = format!("https://{}", server.addr);
+    let cases: [(Vec<&str>, &str); 4] = [
+        (
+            vec!["listen", "http://127.0.0.1:1", "--transport", "polling"],
+            "sio: error: cannot connect to http://127.0.0.1:1: connection refused\n",
+        ),
+        (
+            vec!["emit", "http://127.0.0.1:1", "x", "--transport", "upgrade"],
+            "sio: error: cannot connect to http://127.0.0.1:1: connection refused\n",
+        ),
+        (
+            vec!["listen", &tls_to_plain, "--transport", "websocket"],
+            "sio: error: cannot connect to https://127.0.0.1:",
+        ),
+        (
+            vec!["emit", &tls_to_plain, "x", "--transport", "polling"],
+            "sio: error: cannot connect to https://127.0.0.1:",
+        ),
+    ];
+    for (args, expected) in cases {
+        let (ok, out, err) = sio(&args).await;
+        assert!(!ok, "{args:?} succeeded");
+        assert_eq!(out, "", "{args:?}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with(expected), "{args:?}: {err}");
+        if args[1].starts_with("https") {
+            assert!(err.contains(": TLS handshake failed: "), "{args:?}: {err}");
+        }
     }
 }
 
