@@ -347,7 +347,9 @@ impl Socket {
                     });
                 }
                 Status::Idle => return Err(Error::new(ErrorKind::Closed, "socket not connecting")),
-                Status::Disconnected(r) if !r.reconnects() => {
+                // A disconnect reported after a new `connect` (the events reach the status
+                // after the call) does not end the wait: the socket is trying again.
+                Status::Disconnected(r) if !r.reconnects() && !self.active() => {
                     return Err(Error::new(ErrorKind::Closed, format!("socket closed: {r}")));
                 }
                 Status::Connecting | Status::Disconnected(_) => {}

@@ -218,3 +218,41 @@ async fn closed_resolves_once_the_last_writes_are_done() {
         );
     }
 }
+
+#[tokio::test]
+async fn connecting_again_while_the_close_flushes_keeps_the_connection() {
+    let mut server = Server::start().await;
+    for mode in [TransportMode::PollingOnly, TransportMode::WebSocketOnly] {
+        let (manager, socket) = connected(&server.url, mode).await;
+        let mut events = manager.events();
+        socket.emit("record", &(1,)).unwrap();
+        socket.disconnect();
+        socket.connect();
+        timeout(WAIT, socket.wait_connected())
+            .await
+            .unwrap()
+            .unwrap();
+        socket.emit("record", &(2,)).unwrap();
+        assert_eq!(
+            server.next_sorted(3).await,
+            [
+                "disconnect client namespace disconnect",
+                "record [1]",
+                "record [2]"
+            ],
+            "{mode:?}"
+        );
+        // Polling may have closed before the connect came; otherwise one connection served
+        // both sockets.
+        if mode == TransportMode::WebSocketOnly {
+            assert!(events.try_recv().is_err(), "{mode:?}");
+        }
+        manager.close();
+        timeout(WAIT, manager.closed()).await.unwrap();
+        assert_eq!(
+            server.next().await,
+            "disconnect transport close",
+            "{mode:?}"
+        );
+    }
+}
