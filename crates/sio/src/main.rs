@@ -64,12 +64,15 @@ Output: one line of compact JSON per event on stdout, {\"event\":NAME,\"args\":[
 arguments as {\"$binary\":\"BASE64\"}. Status lines (connected, disconnected) go to stderr.
 The client reconnects after a lost connection; it stops on Ctrl-C, after --count events, or
 when the server disconnects the socket (exit code 1). A first connection attempt that fails
-ends it at once, with the cause (connection refused, name resolution, TLS) on stderr.
+ends it at once, with the cause (connection refused, name resolution, TLS) on stderr. With
+--ack-reply, events for which the server waits for an acknowledgement are answered with the
+given arguments.
 
 Examples:
   sio listen http://127.0.0.1:3000
   sio listen http://127.0.0.1:3000/chat --auth '{\"name\":\"ann\"}'
-  sio listen http://127.0.0.1:3000 --transport websocket --count 1 | jq .args";
+  sio listen http://127.0.0.1:3000 --transport websocket --count 1 | jq .args
+  sio listen http://127.0.0.1:3000 --ack-reply '[\"ok\",{\"$binary\":\"AQID\"}]'";
 
 const EMIT_HELP: &str = "\
 Each ARGS_JSON is one argument, as JSON: '\"text\"', 42, '{\"a\":[1,2]}'; binary data is

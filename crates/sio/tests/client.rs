@@ -307,3 +307,55 @@ async fn bench_reports_throughput_and_latency_with_and_without_acks() {
         "sio: error: --rate 0 needs acknowledgements: drop --no-ack or set a rate\n"
     );
 }
+
+#[tokio::test]
+async fn listen_answers_the_servers_ack_requests_with_ack_reply() {
+    // A server that asks each new socket a question and reports the reply.
+    let (tx, mut replies) = tokio::sync::mpsc::unbounded_channel();
+    let io = socketio_server::SocketIo::new(socketio_server::SocketIoConfig::default()).unwrap();
+    io.ns("/", move |socket: socketio_server::Socket| {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let reply = socket
+                .emit_with_ack("question", &("ready?",), common::WAIT)
+                .await
+                .map(|args| {
+                    let (text, data): (String, socketio_server::Binary) = args.decode().unwrap();
+                    (text, data.to_vec())
+                });
+            let _ = tx.send(reply.map_err(|e| e.to_string()));
+        });
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn({
+        let io = io.clone();
+        async move {
+            let _ = io.serve(listener).await;
+        }
+    });
+    let mut listen = Listener::start(&[
+        &url,
+        "--ack-reply",
+        r#"["yes",{"$binary":"AQID"}]"#,
+        "--count",
+        "1",
+    ])
+    .await;
+    assert_eq!(
+        listen.next_event().await,
+        serde_json::json!({"event": "question", "args": ["ready?"]})
+    );
+    let reply = tokio::time::timeout(common::WAIT, replies.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply, Ok(("yes".to_owned(), vec![1, 2, 3])));
+    // The reply must be an array of arguments.
+    let (ok, _, err) = sio(&["listen", &url, "--ack-reply", r#"{"a":1}"#]).await;
+    assert!(!ok);
+    assert_eq!(
+        err,
+        "sio: error: --ack-reply must be a JSON array (the reply's arguments)\n"
+    );
+}
