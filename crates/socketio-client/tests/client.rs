@@ -247,6 +247,11 @@ async fn client_disconnect_does_not_reconnect_and_fails_pending_acks() {
 }
 
 #[tokio::test]
+async fn an_emit_followed_by_disconnect_or_close_is_delivered() {
+    scenarios::an_emit_followed_by_disconnect_or_close_is_delivered::<Server>().await;
+}
+
+#[tokio::test]
 async fn query_headers_and_path_reach_the_server() {
     let mut config = SocketIoConfig::default();
     config.engine.path = "/custom/".to_owned();
