@@ -312,7 +312,17 @@ pub(crate) async fn ws_run<T: Send>(
                     }
                 }
                 Some(None) | None => {
-                    let _ = sink.close().await;
+                    // The closing handshake: the peer's Close comes back before the socket is
+                    // dropped, so nothing unread is left to turn the TCP close into a reset
+                    // (which can make the peer discard frames it has not read yet). The
+                    // manager bounds this wait (`close_timeout`).
+                    if sink.close().await.is_ok() {
+                        while let Some(Ok(m)) = stream.next().await {
+                            if m.is_close() {
+                                break;
+                            }
+                        }
+                    }
                     return;
                 }
             },
