@@ -42,8 +42,9 @@ pub enum ManagerEvent {
     Upgrade,
     /// The connection closed, with the reason given to the sockets.
     Close(DisconnectReason),
-    /// The first connection attempt failed, with a description (`transport error: unexpected
-    /// http status 403`, `transport error: handshake timed out`, ...).
+    /// The first connection attempt failed, with a description (`transport error: connection
+    /// refused`, `transport error: unexpected http status 403`, `transport error: handshake
+    /// timed out`, ...); the typed cause is [`crate::ConnectError::cause`].
     Error(String),
     /// The next reconnection attempt starts after this delay (not a JS event: it makes the
     /// backoff observable).
