@@ -2,15 +2,13 @@
 //! connect step with one-line errors, and JSON arguments with binary written as
 //! `{"$binary":"BASE64"}`.
 
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use socketio_client::{
-    Binary, ConnectError, ErrorKind, Manager, ManagerEvent, Payload, Socket, SocketBuilder,
-    TransportMode,
+    Binary, ConnectError, ErrorKind, Manager, Payload, Socket, SocketBuilder, TransportMode,
 };
 
 /// The key that marks binary data in the JSON the commands read and print.
@@ -102,63 +100,46 @@ pub(crate) async fn connect(
         Some(auth) => builder.auth(auth),
         None => builder,
     };
-    let last_error = Arc::new(Mutex::new(None::<String>));
-    let last = Arc::clone(&last_error);
-    let builder = builder.on_connect_error(move |_, e| {
-        *last.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.message);
+    // A failed connection attempt ends the command at once, with its cause; reconnection
+    // (`sio listen`) is for connections lost later.
+    let (failed_tx, mut failed) = tokio::sync::mpsc::channel::<String>(1);
+    let builder = builder.on_connect_error(move |_, e: ConnectError| {
+        if let Some(cause) = &e.cause {
+            let _ = failed_tx.try_send(cause.to_string());
+        }
     });
-    let mut events = manager.events();
     let socket = setup(builder).connect();
     let ns = socket.ns().to_owned();
-    let failure = match tokio::time::timeout(wait, socket.wait_connected()).await {
-        Ok(Ok(())) => return Ok(Connected { manager, socket }),
-        Ok(Err(e)) if e.kind() == ErrorKind::ConnectRefused => {
-            let refusal = std::error::Error::source(&e)
-                .and_then(|s| s.downcast_ref::<ConnectError>())
-                .map_or_else(
-                    || e.to_string(),
-                    |c| match &c.data {
-                        Some(data) => format!("{} {data}", c.message),
-                        None => c.message.clone(),
-                    },
-                );
-            format!("the server refused namespace {ns}: {refusal}")
-        }
-        Ok(Err(e)) => {
-            let cause = last_cause(&mut events, &last_error).unwrap_or_else(|| e.to_string());
-            format!("cannot connect to {}: {cause}", args.url)
-        }
-        Err(_) => {
-            let cause = last_cause(&mut events, &last_error)
-                .map_or_else(String::new, |c| format!(" (last error: {c})"));
-            format!(
-                "cannot connect to {}: not connected within {} ms{cause}",
+    let failure = tokio::select! {
+        connected = tokio::time::timeout(wait, socket.wait_connected()) => match connected {
+            Ok(Ok(())) => return Ok(Connected { manager, socket }),
+            Ok(Err(e)) if e.kind() == ErrorKind::ConnectRefused => {
+                let refusal = std::error::Error::source(&e)
+                    .and_then(|s| s.downcast_ref::<ConnectError>())
+                    .map_or_else(
+                        || e.to_string(),
+                        |c| match &c.data {
+                            Some(data) => format!("{} {data}", c.message),
+                            None => c.message.clone(),
+                        },
+                    );
+                format!("the server refused namespace {ns}: {refusal}")
+            }
+            Ok(Err(e)) => {
+                // The cause of the failed attempt, else what the client says.
+                let cause = std::error::Error::source(&e)
+                    .map_or_else(|| e.to_string(), ToString::to_string);
+                format!("cannot connect to {}: {cause}", args.url)
+            }
+            Err(_) => format!(
+                "cannot connect to {}: not connected within {} ms",
                 args.url, args.connect_timeout
-            )
-        }
+            ),
+        },
+        Some(cause) = failed.recv() => format!("cannot connect to {}: {cause}", args.url),
     };
     manager.close();
     Err(failure)
-}
-
-/// The most telling description of why connecting failed: the manager's last error event
-/// (it names the I/O error), else the socket's last connect error.
-fn last_cause(
-    events: &mut tokio::sync::broadcast::Receiver<ManagerEvent>,
-    socket_error: &Mutex<Option<String>>,
-) -> Option<String> {
-    let mut cause = None;
-    while let Ok(event) = events.try_recv() {
-        if let ManagerEvent::Error(e) | ManagerEvent::ReconnectError(e) = event {
-            cause = Some(e);
-        }
-    }
-    cause.or_else(|| {
-        socket_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-    })
 }
 
 /// An argument to send: JSON in which `{"$binary":"BASE64"}` is binary data (a
@@ -251,15 +232,10 @@ pub(crate) fn parse_args(args: &[String]) -> Result<Vec<Data>, String> {
 /// An event as one line of compact JSON: `{"event":NAME,"args":[...]}`, each binary
 /// attachment in place of its placeholder as `{"$binary":"BASE64"}`.
 pub(crate) fn event_line(name: &str, payload: &Payload) -> String {
-    let mut args = match serde_json::from_str::<Value>(payload.json()) {
-        Ok(Value::Array(mut items)) if !items.is_empty() => {
-            items.remove(0);
-            items
-        }
-        _ => Vec::new(),
-    };
-    for arg in &mut args {
-        resolve_placeholders(arg, payload.attachments());
+    let mut args = json_args(payload);
+    if !args.is_empty() {
+        // The event name.
+        args.remove(0);
     }
     /// `event` first, then `args`.
     #[derive(Serialize)]
@@ -268,6 +244,24 @@ pub(crate) fn event_line(name: &str, payload: &Payload) -> String {
         args: Vec<Value>,
     }
     serde_json::to_string(&Line { event: name, args }).unwrap_or_default()
+}
+
+/// An acknowledgement's arguments (a raw reply: the JSON array and its attachments) as one
+/// line of compact JSON, each binary attachment as `{"$binary":"BASE64"}`.
+pub(crate) fn ack_line(payload: &Payload) -> String {
+    Value::Array(json_args(payload)).to_string()
+}
+
+/// The elements of a payload's JSON array, placeholders replaced by `{"$binary":BASE64}`.
+fn json_args(payload: &Payload) -> Vec<Value> {
+    let mut args = match serde_json::from_str::<Value>(payload.json()) {
+        Ok(Value::Array(items)) => items,
+        _ => Vec::new(),
+    };
+    for arg in &mut args {
+        resolve_placeholders(arg, payload.attachments());
+    }
+    args
 }
 
 /// Replaces `{"_placeholder":true,"num":N}` with `{"$binary":BASE64}` of attachment N.
@@ -302,17 +296,6 @@ fn resolve_placeholders(value: &mut Value, attachments: &[bytes::Bytes]) {
     }
 }
 
-/// Whether a decoded value still holds binary placeholders (their bytes are not available).
-pub(crate) fn has_placeholder(value: &Value) -> bool {
-    match value {
-        Value::Array(items) => items.iter().any(has_placeholder),
-        Value::Object(map) => {
-            map.get("_placeholder") == Some(&Value::Bool(true)) || map.values().any(has_placeholder)
-        }
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
@@ -340,6 +323,16 @@ mod tests {
             event_line("up", payload),
             r#"{"event":"up","args":["text",{"file":{"$binary":"AQID"},"n":[1,{"$binary":""}]}]}"#
         );
+        // An ack's arguments are the whole array.
+        let (json, attachments) = payload.clone().into_parts();
+        let ack = Payload::new(
+            json.as_str().replacen(r#""up","#, "", 1).into(),
+            attachments,
+        );
+        assert_eq!(
+            ack_line(&ack),
+            r#"["text",{"file":{"$binary":"AQID"},"n":[1,{"$binary":""}]}]"#
+        );
     }
 
     #[test]
@@ -353,9 +346,5 @@ mod tests {
                 .unwrap_err()
                 .starts_with("argument 1: $binary is not base64")
         );
-        assert!(!has_placeholder(&serde_json::json!([{"a": 1}])));
-        assert!(has_placeholder(
-            &serde_json::json!([{"a": {"_placeholder": true, "num": 0}}])
-        ));
     }
 }

@@ -2,18 +2,9 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-use socketio_client::{AckError, ManagerEvent};
+use socketio_client::AckError;
 
 use crate::client::{self, ConnectArgs};
-
-/// Longest wait for the connection to close after the event went out.
-const CLOSE_WAIT: Duration = Duration::from_secs(2);
-/// Without an acknowledgement nothing tells that the server has the event, and the client's
-/// `Manager` aborts the requests still in flight (the polling POST carrying the event, the
-/// WebSocket write) as soon as its connection closes: an unacknowledged event is given this
-/// long to go out before the socket disconnects. An acknowledged emit needs no such wait.
-const LINGER: Duration = Duration::from_millis(300);
 
 /// `sio emit` flags.
 #[derive(Debug, clap::Args)]
@@ -40,17 +31,13 @@ pub(crate) async fn run(args: EmitArgs) -> Result<(), String> {
     let (manager, socket) = (&connected.manager, &connected.socket);
     let result = if args.ack {
         let reply = socket
-            .emit_with_ack::<Vec<Value>, _>(&args.event, &data)
+            .emit_with_ack::<(), _>(&args.event, &data)
             .timeout(Duration::from_millis(args.timeout))
+            .raw()
             .await;
         match reply {
             Ok(reply) => {
-                if reply.iter().any(client::has_placeholder) {
-                    eprintln!(
-                        "sio: the acknowledgement carries binary data, shown as its placeholders"
-                    );
-                }
-                println!("{}", Value::Array(reply));
+                println!("{}", client::ack_line(&reply));
                 Ok(())
             }
             Err(AckError::Timeout) => Err(format!(
@@ -60,26 +47,15 @@ pub(crate) async fn run(args: EmitArgs) -> Result<(), String> {
             Err(e) => Err(format!("{}: {e}", args.event)),
         }
     } else {
-        let sent = socket
+        socket
             .emit(&args.event, &data)
-            .map_err(|e| format!("{}: {e}", args.event));
-        if sent.is_ok() {
-            tokio::time::sleep(LINGER).await;
-        }
-        sent
+            .map_err(|e| format!("{}: {e}", args.event))
     };
-    // Leave the namespace after the event (the DISCONNECT follows it on the wire) and wait
-    // for the connection to close, so the event is written before the process exits.
-    let mut events = manager.events();
+    // Leave the namespace: the DISCONNECT follows the event on the wire, and the connection
+    // closes once both are written (within the client's close timeout), before the process
+    // exits.
     socket.disconnect();
-    let _ = tokio::time::timeout(CLOSE_WAIT, async {
-        while let Ok(event) = events.recv().await {
-            if matches!(event, ManagerEvent::Close(_)) {
-                break;
-            }
-        }
-    })
-    .await;
+    manager.closed().await;
     manager.close();
     result
 }

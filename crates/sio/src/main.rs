@@ -65,18 +65,24 @@ const LISTEN_HELP: &str = "\
 Output: one line of compact JSON per event on stdout, {\"event\":NAME,\"args\":[...]}, binary
 arguments as {\"$binary\":\"BASE64\"}. Status lines (connected, disconnected) go to stderr.
 The client reconnects after a lost connection; it stops on Ctrl-C, after --count events, or
-when the server disconnects the socket (exit code 1).
+when the server disconnects the socket (exit code 1). A first connection attempt that fails
+ends it at once, with the cause (connection refused, name resolution, TLS) on stderr. With
+--ack-reply, events for which the server waits for an acknowledgement are answered with the
+given arguments.
 
 Examples:
   sio listen http://127.0.0.1:3000
   sio listen http://127.0.0.1:3000/chat --auth '{\"name\":\"ann\"}'
-  sio listen http://127.0.0.1:3000 --transport websocket --count 1 | jq .args";
+  sio listen http://127.0.0.1:3000 --transport websocket --count 1 | jq .args
+  sio listen http://127.0.0.1:3000 --ack-reply '[\"ok\",{\"$binary\":\"AQID\"}]'";
 
 const EMIT_HELP: &str = "\
 Each ARGS_JSON is one argument, as JSON: '\"text\"', 42, '{\"a\":[1,2]}'; binary data is
 {\"$binary\":\"BASE64\"}. With --ack the reply's arguments are printed on stdout as one JSON
-array. Exit code 1, with the reason on stderr, when the connection fails, the server refuses
-the namespace (its message is shown) or the acknowledgement does not come in time.
+array, binary data in it as {\"$binary\":\"BASE64\"} too. Exit code 1, with the reason on
+stderr, when the connection fails, the server refuses the namespace (its message is shown) or
+the acknowledgement does not come in time. Without --ack the command returns once the event
+and the DISCONNECT after it are written.
 
 Examples:
   sio emit http://127.0.0.1:3000 echo '\"hello\"' '{\"n\":1}' --ack

@@ -66,6 +66,57 @@ async fn emit_with_ack_prints_the_reply_on_every_transport() {
         assert!(ok, "{transport}: {err}");
         assert_eq!(out, "[\"hi\",{\"n\":[1,2]}]\n", "{transport}");
         assert_eq!(err, "", "{transport}");
+        // Binary in the reply is printed as in `sio listen`.
+        let (ok, out, err) = sio(&[
+            "emit",
+            &server.url(),
+            "echo",
+            r#"{"$binary":"AQID"}"#,
+            r#"[{"$binary":""},"x"]"#,
+            "--ack",
+            "--transport",
+            transport,
+        ])
+        .await;
+        assert!(ok, "{transport}: {err}");
+        assert_eq!(
+            out, "[{\"$binary\":\"AQID\"},[{\"$binary\":\"\"},\"x\"]]\n",
+            "{transport}"
+        );
+        assert_eq!(err, "", "{transport}");
+    }
+}
+
+#[tokio::test]
+async fn emit_without_ack_is_delivered_before_its_disconnect_on_every_transport() {
+    let mut server = Sio::start(&[]).await;
+    let mut listener = Listener::start(&[&server.url()]).await;
+    assert_eq!(listener.next_event().await["event"], "welcome");
+    for transport in ["polling", "websocket", "upgrade"] {
+        let arg = format!("\"{transport}\"");
+        let (ok, out, err) = sio(&[
+            "emit",
+            &server.url(),
+            "broadcast",
+            &arg,
+            "--transport",
+            transport,
+        ])
+        .await;
+        assert!(ok, "{transport}: {err}");
+        assert_eq!((out.as_str(), err.as_str()), ("", ""), "{transport}");
+        // The process exited after its close: the server had the event, then the DISCONNECT.
+        assert_eq!(
+            listener.next_event().await,
+            serde_json::json!({"event": "broadcast", "args": [transport]})
+        );
+        let line = server
+            .wait_line(|l| l.starts_with("sio: disconnect / "))
+            .await;
+        assert!(
+            line.ends_with(": client namespace disconnect"),
+            "{transport}: {line}"
+        );
     }
 }
 
@@ -90,7 +141,7 @@ async fn emit_fails_with_one_line_on_timeout_refusal_connect_error_and_bad_json(
                 "--transport",
                 "websocket",
             ],
-            "sio: error: cannot connect to http://127.0.0.1:1: ".into(),
+            "sio: error: cannot connect to http://127.0.0.1:1: connection refused".into(),
         ),
         (
             vec!["emit", &url, "x", "{oops"],
@@ -103,6 +154,40 @@ async fn emit_fails_with_one_line_on_timeout_refusal_connect_error_and_bad_json(
         assert_eq!(out, "", "{args:?}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with(&expected), "{args:?}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn connect_failures_are_one_line_with_their_cause() {
+    let server = Sio::start(&["--quiet"]).await;
+    let tls_to_plain = format!("https://{}", server.addr);
+    let cases: [(Vec<&str>, &str); 4] = [
+        (
+            vec!["listen", "http://127.0.0.1:1", "--transport", "polling"],
+            "sio: error: cannot connect to http://127.0.0.1:1: connection refused\n",
+        ),
+        (
+            vec!["emit", "http://127.0.0.1:1", "x", "--transport", "upgrade"],
+            "sio: error: cannot connect to http://127.0.0.1:1: connection refused\n",
+        ),
+        (
+            vec!["listen", &tls_to_plain, "--transport", "websocket"],
+            "sio: error: cannot connect to https://127.0.0.1:",
+        ),
+        (
+            vec!["emit", &tls_to_plain, "x", "--transport", "polling"],
+            "sio: error: cannot connect to https://127.0.0.1:",
+        ),
+    ];
+    for (args, expected) in cases {
+        let (ok, out, err) = sio(&args).await;
+        assert!(!ok, "{args:?} succeeded");
+        assert_eq!(out, "", "{args:?}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with(expected), "{args:?}: {err}");
+        if args[1].starts_with("https") {
+            assert!(err.contains(": TLS handshake failed: "), "{args:?}: {err}");
+        }
     }
 }
 
@@ -220,5 +305,57 @@ async fn bench_reports_throughput_and_latency_with_and_without_acks() {
     assert_eq!(
         err,
         "sio: error: --rate 0 needs acknowledgements: drop --no-ack or set a rate\n"
+    );
+}
+
+#[tokio::test]
+async fn listen_answers_the_servers_ack_requests_with_ack_reply() {
+    // A server that asks each new socket a question and reports the reply.
+    let (tx, mut replies) = tokio::sync::mpsc::unbounded_channel();
+    let io = socketio_server::SocketIo::new(socketio_server::SocketIoConfig::default()).unwrap();
+    io.ns("/", move |socket: socketio_server::Socket| {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let reply = socket
+                .emit_with_ack("question", &("ready?",), common::WAIT)
+                .await
+                .map(|args| {
+                    let (text, data): (String, socketio_server::Binary) = args.decode().unwrap();
+                    (text, data.to_vec())
+                });
+            let _ = tx.send(reply.map_err(|e| e.to_string()));
+        });
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn({
+        let io = io.clone();
+        async move {
+            let _ = io.serve(listener).await;
+        }
+    });
+    let mut listen = Listener::start(&[
+        &url,
+        "--ack-reply",
+        r#"["yes",{"$binary":"AQID"}]"#,
+        "--count",
+        "1",
+    ])
+    .await;
+    assert_eq!(
+        listen.next_event().await,
+        serde_json::json!({"event": "question", "args": ["ready?"]})
+    );
+    let reply = tokio::time::timeout(common::WAIT, replies.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply, Ok(("yes".to_owned(), vec![1, 2, 3])));
+    // The reply must be an array of arguments.
+    let (ok, _, err) = sio(&["listen", &url, "--ack-reply", r#"{"a":1}"#]).await;
+    assert!(!ok);
+    assert_eq!(
+        err,
+        "sio: error: --ack-reply must be a JSON array (the reply's arguments)\n"
     );
 }

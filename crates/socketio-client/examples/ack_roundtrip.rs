@@ -73,5 +73,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let answer = tokio::time::timeout(Duration::from_secs(5), answers.recv()).await?;
     println!("the server got: {}", answer.unwrap_or_default());
     socket.disconnect();
+    manager.closed().await;
     Ok(())
 }

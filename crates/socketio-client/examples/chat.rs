@@ -8,8 +8,6 @@
 //! The server is expected to broadcast `chat message` (as the Socket.IO chat tutorial does).
 //! Lines typed while the connection is down are buffered and sent once it is back.
 
-use std::time::Duration;
-
 use socketio_client::{Manager, ManagerEvent};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -59,7 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     socket.disconnect();
-    // Give the DISCONNECT packet a moment to leave before the runtime stops.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The last messages and the DISCONNECT are written before the runtime stops.
+    socket.manager().closed().await;
     Ok(())
 }

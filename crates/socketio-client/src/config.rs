@@ -42,6 +42,7 @@ pub(crate) struct Options {
     pub(crate) force_new: bool,
     pub(crate) engine_max_buffered: usize,
     pub(crate) max_concurrent_handlers: usize,
+    pub(crate) close_timeout: Duration,
 }
 
 /// Builds the options from the URL and the builder's settings.
@@ -63,6 +64,7 @@ pub(crate) struct Draft {
     pub(crate) decode_limits: DecodeLimits,
     pub(crate) force_new: bool,
     pub(crate) max_concurrent_handlers: usize,
+    pub(crate) close_timeout: Duration,
 }
 
 impl Draft {
@@ -84,6 +86,7 @@ impl Draft {
             decode_limits: DecodeLimits::default(),
             force_new: false,
             max_concurrent_handlers: 1024,
+            close_timeout: Duration::from_millis(2_000),
         }
     }
 
@@ -180,6 +183,7 @@ impl Draft {
             force_new: self.force_new,
             engine_max_buffered: 4096,
             max_concurrent_handlers: self.max_concurrent_handlers,
+            close_timeout: self.close_timeout,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! The crate's errors.
 
 use std::fmt;
+use std::sync::Arc;
 
 use socketio_proto::{ArgsError, EncodeError};
 
@@ -93,16 +94,31 @@ impl std::error::Error for Error {
 
 /// The server refused to let the socket join its namespace (a `CONNECT_ERROR` packet), or the
 /// connection could not be established.
-#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
+///
+/// Equality compares `message` and `data`.
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("connect error: {message}")]
 #[non_exhaustive]
 pub struct ConnectError {
     /// The `message` the server sent (`"Invalid namespace"`, a middleware's error message), or
-    /// a description of the connection failure.
+    /// a description of the connection failure (`transport error: connection refused`).
     pub message: String,
     /// The `data` the server attached, as JSON text.
     pub data: Option<String>,
+    /// For a connection failure, what failed: the I/O error (connection refused, name
+    /// resolution, TLS) with its own source, or the protocol failure (an HTTP status, a
+    /// handshake timeout). `None` for the server's refusal.
+    #[source]
+    pub cause: Option<Arc<Error>>,
 }
+
+impl PartialEq for ConnectError {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message && self.data == other.data
+    }
+}
+
+impl Eq for ConnectError {}
 
 impl ConnectError {
     /// Deserialises the server's `data`.

@@ -58,7 +58,9 @@
 //!     .timeout(Duration::from_secs(5))
 //!     .await?;
 //! assert!(stored);
+//! // The DISCONNECT follows what was emitted; wait until both are written.
 //! socket.disconnect();
+//! manager.closed().await;
 //! # Ok(())
 //! # }
 //! ```
@@ -81,6 +83,13 @@
 //!   emit is delivered at least once: one packet in flight at a time, re-sent under a new ack
 //!   id after each timeout. The server sees a retried event again when only its ack was lost,
 //!   so handlers that must run once deduplicate (by an id in the arguments).
+//! - **Closing**: [`Socket::disconnect`] of the last socket, [`Manager::close`] and dropping
+//!   every handle deliver what was emitted before (the close goes after it, on the same
+//!   transport, within [`ManagerBuilder::close_timeout`]); [`Manager::closed`] waits for that,
+//!   which a program about to exit needs.
+//! - **Connection failures**: [`ConnectError::cause`] and the source of
+//!   [`Socket::wait_connected`]'s error name what failed (`connection refused`, a name that
+//!   does not resolve, a TLS failure, an HTTP status).
 //! - **Connection state recovery**: when the server enables it, the socket keeps the
 //!   server's `pid` and the offset of the last event and sends them in the next CONNECT;
 //!   [`Socket::recovered`] tells whether the missed events were replayed.
@@ -97,7 +106,7 @@ pub use engineio_proto::Transport;
 pub use error::{AckError, ConnectError, EmitError, Error, ErrorKind};
 pub use manager::{Manager, ManagerBuilder, ManagerEvent};
 pub use sans_io::DisconnectReason;
-pub use socket::{AckFuture, AckSender, EmitWithAck, Emitter, Socket, SocketBuilder};
+pub use socket::{AckFuture, AckSender, EmitWithAck, Emitter, RawAckFuture, Socket, SocketBuilder};
 pub use socketio_proto::{Binary, Payload};
 
 /// A socket for the URL's namespace on a manager shared per server (the JS `io(url)`): two

@@ -16,7 +16,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use socketio_proto::{Decoder, Namespace, Payload};
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 
 use crate::config::{Draft, Options, TransportMode};
 use crate::error::{ConnectError, Error};
@@ -42,8 +42,9 @@ pub enum ManagerEvent {
     Upgrade,
     /// The connection closed, with the reason given to the sockets.
     Close(DisconnectReason),
-    /// The first connection attempt failed, with a description (`transport error: unexpected
-    /// http status 403`, `transport error: handshake timed out`, ...).
+    /// The first connection attempt failed, with a description (`transport error: connection
+    /// refused`, `transport error: unexpected http status 403`, `transport error: handshake
+    /// timed out`, ...); the typed cause is [`crate::ConnectError::cause`].
     Error(String),
     /// The next reconnection attempt starts after this delay (not a JS event: it makes the
     /// backoff observable).
@@ -183,6 +184,19 @@ impl ManagerBuilder {
         self
     }
 
+    /// Longest wait, on an explicit close, for what was already emitted to go out (2 s).
+    ///
+    /// [`Socket::disconnect`] of the last socket, [`Manager::close`] and dropping every
+    /// handle close the connection the way the JS client does: packets already handed to
+    /// the transport are written first (the polling POSTs in flight complete, the WebSocket
+    /// writes its frames, an upgrade in progress finishes), then the close. A server that
+    /// stops answering cannot hold the close up longer than this; what is still in flight
+    /// then is abandoned. [`Manager::closed`] waits for the end of it.
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.0.close_timeout = timeout;
+        self
+    }
+
     /// For [`crate::io`]: always create a new manager instead of sharing one per URL.
     pub fn force_new(mut self, force_new: bool) -> Self {
         self.0.force_new = force_new;
@@ -248,7 +262,9 @@ impl Manager {
         let (io_tx, io_rx) = mpsc::channel(IO_CAPACITY);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
+                last_failure: None,
                 closed: false,
+                close_timeout: opts.close_timeout,
                 conn: None,
                 epoch: 0,
                 reconnector: Reconnector::new(opts.reconnect.clone()),
@@ -264,6 +280,7 @@ impl Manager {
             events,
             opts,
             io_tx,
+            quiet: watch::Sender::new(true),
         });
         let inner = Arc::new(Inner {
             shared: shared.clone(),
@@ -320,8 +337,29 @@ impl Manager {
     }
 
     /// Closes the connection and every socket (`forced close`); no reconnection follows.
+    /// What was emitted before is written first, within
+    /// [`ManagerBuilder::close_timeout`]; [`Manager::closed`] waits for that.
     pub fn close(&self) {
         self.inner.shared.close();
+    }
+
+    /// Waits until the manager has no connection and nothing of the last one is still being
+    /// written: after [`Manager::close`], or [`Socket::disconnect`] of its last socket, the
+    /// events emitted before have reached the server (or the close timeout ran out, see
+    /// [`ManagerBuilder::close_timeout`]). Resolves at once when there is no connection,
+    /// also between reconnection attempts.
+    ///
+    /// A program that exits right after closing awaits this first, so that the runtime does
+    /// not stop while the last packets are on their way.
+    pub async fn closed(&self) {
+        let shared = &self.inner.shared;
+        let mut quiet = shared.quiet.subscribe();
+        loop {
+            let idle = *quiet.borrow_and_update() && shared.lock().conn.is_none();
+            if idle || quiet.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
@@ -373,6 +411,8 @@ pub(crate) struct Shared {
     events: broadcast::Sender<ManagerEvent>,
     pub(crate) opts: Options,
     io_tx: mpsc::Sender<(u64, IoEvent)>,
+    /// Whether the task saw no connection and no I/O of a closed one still running.
+    quiet: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -420,6 +460,12 @@ struct Conn {
     opened: bool,
     reconnect_attempt: bool,
     close_override: Option<DisconnectReason>,
+    /// An explicit close waits for the transport to take everything queued, until this
+    /// deadline.
+    closing: Option<Instant>,
+    /// The last I/O failure (a refused connection, a failed TLS or WebSocket handshake): the
+    /// cause reported if the connection closes with a transport error.
+    failure: Option<Arc<Error>>,
 }
 
 impl Conn {
@@ -442,6 +488,24 @@ impl Conn {
         }
     }
 
+    /// Closes a connection that is closing once everything queued has been written (polling:
+    /// no POST in flight; WebSocket: every frame handed to the writer; no upgrade pausing),
+    /// or at the deadline. Whether it closed.
+    fn finish_close(&mut self, now: Instant) -> bool {
+        let Some(deadline) = self.closing else {
+            return false;
+        };
+        if self.session.is_closed() {
+            return false;
+        }
+        let flushed = self.overflow.is_empty() && self.session.is_writable();
+        if flushed || now >= deadline || !self.session.is_open() {
+            self.session.close(now);
+            return true;
+        }
+        false
+    }
+
     fn retry_overflow(&mut self) {
         while let Some(m) = self.overflow.pop_front() {
             if let Err(engineio_proto::SendError::Full(frame)) = self.session.send(m) {
@@ -460,27 +524,35 @@ enum Action {
     WsOpen(u64, String),
     Ws(u64, WsMessage),
     WsClose(u64),
-    /// Drop every I/O task of connections older than this generation.
-    Reset(u64),
+    /// Drop every I/O task of connections older than this generation; after an explicit
+    /// close, let them finish until `linger` instead (the last POST, the WebSocket's last
+    /// frames and its close).
+    Reset {
+        epoch: u64,
+        linger: Option<Instant>,
+    },
     Auth(u64, String, crate::socket::AuthFn),
 }
 
 /// What the task must hand to the application once the lock is released.
 enum AppEvent {
     Socket(String, NamespaceEvent<AckWaiter>),
-    TransportError(String, String),
+    TransportError(String, String, Arc<Error>),
     Failed(String),
 }
 
 enum IoEvent {
-    Http(engineio_proto::RequestId, HttpResult),
+    Http(engineio_proto::RequestId, Result<HttpResult, Error>),
     WsOpened(Box<transport::WsStream>),
-    WsFailed(String),
+    WsFailed(Error),
     Ws(WsInput),
 }
 
 pub(crate) struct State {
+    /// Why the last connection attempt failed, for [`Socket::wait_connected`].
+    pub(crate) last_failure: Option<Arc<Error>>,
     closed: bool,
+    close_timeout: Duration,
     conn: Option<Conn>,
     epoch: u64,
     reconnector: Reconnector,
@@ -555,6 +627,16 @@ impl State {
         }
         slot.core.open();
         slot.status.send_replace(Status::Connecting);
+        if let Some(conn) = self
+            .conn
+            .as_mut()
+            .filter(|c| c.closing.is_some() && c.session.is_open())
+        {
+            // Back before the idle connection closed: it stays.
+            conn.closing = None;
+            conn.close_override = None;
+            self.reconnector.restart();
+        }
         if open {
             send_connect(slot, epoch, ns, &mut self.actions);
         } else if self.conn.is_none() && !self.reconnector.is_reconnecting() {
@@ -563,14 +645,28 @@ impl State {
         }
     }
 
-    /// A socket left its namespace; the connection closes with the last one.
-    pub(crate) fn maybe_close_idle(&mut self, now: Instant) {
+    /// A socket left its namespace; the connection closes with the last one. Whether it
+    /// started closing.
+    pub(crate) fn maybe_close_idle(&mut self, now: Instant) -> bool {
         if self.sockets.values().any(|s| s.core.is_active()) {
-            return;
+            return false;
         }
         self.reconnector.stop();
-        if let Some(conn) = &mut self.conn {
-            conn.close_override = Some(DisconnectReason::ForcedClose);
+        self.close_gracefully(now);
+        true
+    }
+
+    /// Closes the connection once what was handed to it is written (see
+    /// [`ManagerBuilder::close_timeout`]).
+    fn close_gracefully(&mut self, now: Instant) {
+        let Some(conn) = &mut self.conn else {
+            return;
+        };
+        conn.close_override = Some(DisconnectReason::ForcedClose);
+        if conn.session.is_open() {
+            // The task's next pump closes it once the queued packets are out.
+            conn.closing.get_or_insert(now + self.close_timeout);
+        } else {
             conn.session.close(now);
         }
     }
@@ -597,7 +693,10 @@ impl State {
         let mut seed = [0u8; 32];
         self.rng.fill_bytes(&mut seed);
         self.epoch += 1;
-        self.actions.push(Action::Reset(self.epoch));
+        self.actions.push(Action::Reset {
+            epoch: self.epoch,
+            linger: None,
+        });
         match ClientSession::new(Arc::new(config), now, seed) {
             Ok(session) => {
                 self.conn = Some(Conn {
@@ -608,6 +707,8 @@ impl State {
                     opened: false,
                     reconnect_attempt,
                     close_override: None,
+                    closing: None,
+                    failure: None,
                 });
             }
             Err(e) => {
@@ -622,9 +723,8 @@ impl State {
         }
         self.closed = true;
         self.reconnector.stop();
-        if let Some(conn) = &mut self.conn {
-            conn.close_override = Some(DisconnectReason::ForcedClose);
-            conn.session.close(now);
+        if self.conn.is_some() {
+            self.close_gracefully(now);
         } else {
             for (ns, slot) in &mut self.sockets {
                 slot.core
@@ -635,7 +735,12 @@ impl State {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        let conn = self.conn.as_ref().and_then(|c| c.session.poll_timeout());
+        let conn = self.conn.as_ref().and_then(|c| {
+            [c.session.poll_timeout(), c.closing]
+                .into_iter()
+                .flatten()
+                .min()
+        });
         let socks = self
             .sockets
             .values()
@@ -673,6 +778,11 @@ impl State {
         let conn = self.conn.as_mut().filter(|c| c.epoch == epoch)?;
         match ev {
             IoEvent::Http(id, result) => {
+                let result = result.unwrap_or_else(|e| {
+                    tracing::debug!(error = %e, "polling request failed");
+                    conn.failure = Some(Arc::new(e));
+                    HttpResult::Failed
+                });
                 if let Err(e) = conn.session.handle_http_response(now, id, result) {
                     tracing::debug!(error = %e, "polling failed");
                 }
@@ -683,6 +793,13 @@ impl State {
             }
             IoEvent::WsFailed(e) => {
                 tracing::debug!(error = %e, "WebSocket failed");
+                conn.failure = Some(Arc::new(e));
+                // Opening the session's own WebSocket failed: a transport error, as below (a
+                // failed probe only ends the upgrade attempt).
+                if conn.session.transport() == engineio_proto::Transport::WebSocket {
+                    conn.close_override
+                        .get_or_insert(DisconnectReason::TransportError);
+                }
                 conn.session.handle_ws_closed(now);
             }
             IoEvent::Ws(WsInput::Message(m)) => {
@@ -749,7 +866,11 @@ impl State {
                 .as_ref()
                 .is_some_and(|c| c.close_override.is_none())
             {
-                self.maybe_close_idle(now);
+                progress |= self.maybe_close_idle(now);
+            }
+            // After the sockets' packets went to the connection: they are part of the flush.
+            if let Some(conn) = &mut self.conn {
+                progress |= conn.finish_close(now);
             }
             if !progress {
                 break;
@@ -805,7 +926,10 @@ impl State {
             }
             ClientEvent::Closed(reason) => {
                 let Some(conn) = self.conn.take() else { return };
-                self.actions.push(Action::Reset(conn.epoch + 1));
+                self.actions.push(Action::Reset {
+                    epoch: conn.epoch + 1,
+                    linger: conn.closing,
+                });
                 let detail = match &reason {
                     CloseReason::ProtocolViolation(e) => Some(e.to_string()),
                     _ => None,
@@ -819,11 +943,23 @@ impl State {
                     }
                     _ => DisconnectReason::TransportError,
                 });
-                // "transport error: unexpected http status 403", "transport error: handshake
-                // timed out", ...
-                let description = match detail {
-                    Some(d) if d != reason.as_str() => format!("{reason}: {d}"),
-                    _ => reason.as_str().to_owned(),
+                // "transport error: connection refused", "transport error: unexpected http
+                // status 403", "transport error: handshake timed out", ...: the I/O failure
+                // when one ended the attempt or the connection, else the protocol's detail.
+                let io_cause = conn
+                    .failure
+                    .filter(|_| !conn.opened || reason == DisconnectReason::TransportError);
+                let cause = match (io_cause, detail) {
+                    (Some(c), _) => c,
+                    (None, Some(d)) if d != reason.as_str() => {
+                        Arc::new(Error::new(crate::ErrorKind::Protocol, d))
+                    }
+                    (None, _) => Arc::new(Error::new(crate::ErrorKind::Io, reason.as_str())),
+                };
+                let description = if cause.to_string() == reason.as_str() {
+                    reason.as_str().to_owned()
+                } else {
+                    format!("{reason}: {cause}")
                 };
                 for slot in self.sockets.values_mut() {
                     slot.core.handle_connection_closed(now, reason);
@@ -831,10 +967,14 @@ impl State {
                 if conn.opened {
                     let _ = self.events.send(ManagerEvent::Close(reason));
                 } else {
+                    self.last_failure = Some(cause.clone());
                     for (ns, slot) in &self.sockets {
                         if slot.core.is_active() {
-                            self.app
-                                .push(AppEvent::TransportError(ns.clone(), description.clone()));
+                            self.app.push(AppEvent::TransportError(
+                                ns.clone(),
+                                description.clone(),
+                                cause.clone(),
+                            ));
                         }
                     }
                 }
@@ -901,6 +1041,7 @@ fn drain_socket(ns: &str, slot: &mut Slot, app: &mut Vec<AppEvent>) -> bool {
                 slot.status.send_replace(Status::Refused(ConnectError {
                     message: message.clone(),
                     data: data.clone(),
+                    cause: None,
                 }));
             }
             _ => {}
@@ -913,13 +1054,18 @@ fn drain_socket(ns: &str, slot: &mut Slot, app: &mut Vec<AppEvent>) -> bool {
 /// The connection's task.
 async fn run(shared: Arc<Shared>, inner: Weak<Inner>, mut io_rx: mpsc::Receiver<(u64, IoEvent)>) {
     let mut io_tasks: JoinSet<()> = JoinSet::new();
+    // The I/O tasks of the current connection, and those of an explicitly closed one that
+    // may finish until `linger_until`.
+    let mut current: Vec<AbortHandle> = Vec::new();
+    let mut lingering: Vec<AbortHandle> = Vec::new();
+    let mut linger_until: Option<Instant> = None;
     let mut ws_tx: Option<(u64, mpsc::UnboundedSender<Option<WsMessage>>)> = None;
     let mut handlers: FuturesUnordered<BoxFuture<'static, ()>> = FuturesUnordered::new();
     let mut current_epoch = 0;
     let max_handlers = shared.opts.max_concurrent_handlers;
     loop {
         let now = now();
-        let (actions, app, deadline, finished) = {
+        let (actions, app, deadline, no_conn, closed) = {
             let mut st = shared.lock();
             st.handle_timeout(now, &shared.opts);
             st.pump(now);
@@ -927,15 +1073,22 @@ async fn run(shared: Arc<Shared>, inner: Weak<Inner>, mut io_rx: mpsc::Receiver<
                 std::mem::take(&mut st.actions),
                 std::mem::take(&mut st.app),
                 st.poll_timeout(),
-                st.closed && st.conn.is_none(),
+                st.conn.is_none(),
+                st.closed,
             )
         };
         for action in actions {
             match action {
-                Action::Reset(epoch) => {
+                Action::Reset { epoch, linger } => {
                     if epoch > current_epoch {
                         current_epoch = epoch;
-                        io_tasks.abort_all();
+                        match linger {
+                            Some(until) => {
+                                lingering.append(&mut current);
+                                linger_until = Some(linger_until.map_or(until, |u| u.max(until)));
+                            }
+                            None => current.drain(..).for_each(|h| h.abort()),
+                        }
                         ws_tx = None;
                         shared.opts.endpoint.pool.clear();
                     }
@@ -943,22 +1096,22 @@ async fn run(shared: Arc<Shared>, inner: Weak<Inner>, mut io_rx: mpsc::Receiver<
                 Action::Http(epoch, req) => {
                     let ep = shared.opts.endpoint.clone();
                     let tx = shared.io_tx.clone();
-                    io_tasks.spawn(async move {
+                    current.push(io_tasks.spawn(async move {
                         let id = req.id;
                         let result = transport::http(&ep, req).await;
                         let _ = tx.send((epoch, IoEvent::Http(id, result))).await;
-                    });
+                    }));
                 }
                 Action::WsOpen(epoch, query) => {
                     let ep = shared.opts.endpoint.clone();
                     let tx = shared.io_tx.clone();
-                    io_tasks.spawn(async move {
+                    current.push(io_tasks.spawn(async move {
                         let ev = match transport::ws_open(&ep, &query).await {
                             Ok(ws) => IoEvent::WsOpened(Box::new(ws)),
-                            Err(e) => IoEvent::WsFailed(e.to_string()),
+                            Err(e) => IoEvent::WsFailed(e),
                         };
                         let _ = tx.send((epoch, ev)).await;
-                    });
+                    }));
                 }
                 Action::Ws(epoch, msg) => {
                     if let Some((g, tx)) = &ws_tx
@@ -1006,9 +1159,22 @@ async fn run(shared: Arc<Shared>, inner: Weak<Inner>, mut io_rx: mpsc::Receiver<
                 dispatch(&manager, ev, &mut handlers);
             }
         }
-        if finished {
+        current.retain(|h| !h.is_finished());
+        lingering.retain(|h| !h.is_finished());
+        if linger_until.is_some_and(|u| u <= now) {
+            lingering.drain(..).for_each(|h| h.abort());
+        }
+        if lingering.is_empty() {
+            linger_until = None;
+        }
+        let quiet = no_conn && lingering.is_empty();
+        shared
+            .quiet
+            .send_if_modified(|q| std::mem::replace(q, quiet) != quiet);
+        if closed && quiet {
             break;
         }
+        let deadline = [deadline, linger_until].into_iter().flatten().min();
         let sleep = async {
             match deadline {
                 Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -1023,12 +1189,12 @@ async fn run(shared: Arc<Shared>, inner: Weak<Inner>, mut io_rx: mpsc::Receiver<
                 if let Some(ws) = ws {
                     let (tx, rx) = mpsc::unbounded_channel();
                     ws_tx = Some((epoch, tx));
-                    io_tasks.spawn(transport::ws_run(
+                    current.push(io_tasks.spawn(transport::ws_run(
                         *ws,
                         rx,
                         shared.io_tx.clone(),
                         move |input| (epoch, IoEvent::Ws(input)),
-                    ));
+                    )));
                 }
             }
             () = sleep => {}
@@ -1062,7 +1228,11 @@ fn dispatch(
                     }
                 }
                 NamespaceEvent::ConnectError { message, data } => {
-                    let err = ConnectError { message, data };
+                    let err = ConnectError {
+                        message,
+                        data,
+                        cause: None,
+                    };
                     for f in h.connect_error_handlers() {
                         f(socket.clone(), err.clone());
                     }
@@ -1092,11 +1262,12 @@ fn dispatch(
                 }
             }
         }
-        AppEvent::TransportError(ns, description) => {
+        AppEvent::TransportError(ns, description, cause) => {
             let socket = Socket::new(manager.clone(), ns);
             let err = ConnectError {
                 message: description,
                 data: None,
+                cause: Some(cause),
             };
             for f in socket.handlers().connect_error_handlers() {
                 f(socket.clone(), err.clone());

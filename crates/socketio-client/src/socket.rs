@@ -314,8 +314,11 @@ impl Socket {
     /// # Errors
     ///
     /// [`ErrorKind::ConnectRefused`] (with the server's [`ConnectError`] as source) when the
-    /// server refuses the namespace, [`ErrorKind::ReconnectFailed`] when the manager gives up,
-    /// [`ErrorKind::Closed`] when the socket is disconnected and not trying.
+    /// server refuses the namespace, [`ErrorKind::ReconnectFailed`] when the manager gives up
+    /// (also after the one attempt made without reconnection), with the cause of the last
+    /// failed attempt as source (the I/O error: `connection refused`, a name that does not
+    /// resolve, a TLS failure; or the protocol failure), [`ErrorKind::Closed`] when the
+    /// socket is disconnected and not trying.
     pub async fn wait_connected(&self) -> Result<(), Error> {
         let mut rx = self.status();
         loop {
@@ -330,13 +333,23 @@ impl Socket {
                     ));
                 }
                 Status::Failed => {
-                    return Err(Error::new(
-                        ErrorKind::ReconnectFailed,
-                        "the connection could not be established",
-                    ));
+                    let cause = self.manager.shared().lock().last_failure.clone();
+                    return Err(match cause {
+                        Some(cause) => Error::with_source(
+                            ErrorKind::ReconnectFailed,
+                            format!("the connection could not be established: {cause}"),
+                            cause,
+                        ),
+                        None => Error::new(
+                            ErrorKind::ReconnectFailed,
+                            "the connection could not be established",
+                        ),
+                    });
                 }
                 Status::Idle => return Err(Error::new(ErrorKind::Closed, "socket not connecting")),
-                Status::Disconnected(r) if !r.reconnects() => {
+                // A disconnect reported after a new `connect` (the events reach the status
+                // after the call) does not end the wait: the socket is trying again.
+                Status::Disconnected(r) if !r.reconnects() && !self.active() => {
                     return Err(Error::new(ErrorKind::Closed, format!("socket closed: {r}")));
                 }
                 Status::Connecting | Status::Disconnected(_) => {}
@@ -534,19 +547,39 @@ impl<R: DeserializeOwned> EmitWithAck<R> {
 
     /// Sends now and returns the future of the reply.
     pub fn send(self) -> AckFuture<R> {
+        AckFuture {
+            raw: self.raw(),
+            _reply: PhantomData,
+        }
+    }
+
+    /// Sends now and returns the future of the reply as it came, undecoded: a [`Payload`]
+    /// holding the JSON array of the reply's arguments (binary values as their
+    /// `{"_placeholder":true,"num":N}`) and the attachments the placeholders refer to, as the
+    /// catch-all handlers of [`Socket::on_any`] get events. Decode it with
+    /// [`Payload::ack_args`] (placeholders become [`Binary`](crate::Binary)) or read the
+    /// JSON and the attachments; `R` plays no part.
+    ///
+    /// ```no_run
+    /// # async fn f(socket: socketio_client::Socket) -> Result<(), socketio_client::AckError> {
+    /// let reply = socket.emit_with_ack::<(), _>("echo", &(1, 2)).raw().await?;
+    /// assert_eq!(reply.json().as_str(), "[1,2]");
+    /// assert!(reply.attachments().is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub fn raw(self) -> RawAckFuture {
         let payload = match self.payload {
             Ok(p) => p,
-            Err(e) => return AckFuture::failed(EmitError::Encode(e).into()),
+            Err(e) => return RawAckFuture::failed(EmitError::Encode(e).into()),
         };
         let (tx, rx) = oneshot::channel();
         match self.socket.send_event(payload, Some(tx), self.opts) {
-            Ok(()) => AckFuture {
+            Ok(()) => RawAckFuture {
                 rx: Some(rx),
                 error: None,
                 socket: Some(self.socket),
-                _reply: PhantomData,
             },
-            Err(e) => AckFuture::failed(e.into()),
+            Err(e) => RawAckFuture::failed(e.into()),
         }
     }
 }
@@ -563,14 +596,37 @@ impl<R: DeserializeOwned> IntoFuture for EmitWithAck<R> {
 /// The reply to an emit, decoded as `R`.
 #[must_use = "futures do nothing unless awaited"]
 pub struct AckFuture<R> {
+    raw: RawAckFuture,
+    _reply: PhantomData<fn() -> R>,
+}
+
+impl<R> std::fmt::Debug for AckFuture<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AckFuture").finish_non_exhaustive()
+    }
+}
+
+impl<R: DeserializeOwned> Future for AckFuture<R> {
+    type Output = Result<R, AckError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        Pin::new(&mut this.raw).poll(cx).map(|reply| {
+            reply.and_then(|payload| payload.ack_args::<R>().map_err(AckError::Decode))
+        })
+    }
+}
+
+/// The reply to an emit as it came (see [`EmitWithAck::raw`]).
+#[must_use = "futures do nothing unless awaited"]
+pub struct RawAckFuture {
     rx: Option<oneshot::Receiver<Result<Payload, AckFailure>>>,
     error: Option<AckError>,
     /// Told when the future is dropped before its reply, so the entry is freed.
     socket: Option<Socket>,
-    _reply: PhantomData<fn() -> R>,
 }
 
-impl<R> Drop for AckFuture<R> {
+impl Drop for RawAckFuture {
     fn drop(&mut self) {
         if let (Some(_), Some(socket)) = (self.rx.take(), self.socket.take()) {
             let shared = socket.manager.shared();
@@ -580,25 +636,24 @@ impl<R> Drop for AckFuture<R> {
     }
 }
 
-impl<R> std::fmt::Debug for AckFuture<R> {
+impl std::fmt::Debug for RawAckFuture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AckFuture").finish_non_exhaustive()
+        f.debug_struct("RawAckFuture").finish_non_exhaustive()
     }
 }
 
-impl<R> AckFuture<R> {
+impl RawAckFuture {
     fn failed(e: AckError) -> Self {
         Self {
             rx: None,
             error: Some(e),
             socket: None,
-            _reply: PhantomData,
         }
     }
 }
 
-impl<R: DeserializeOwned> Future for AckFuture<R> {
-    type Output = Result<R, AckError>;
+impl Future for RawAckFuture {
+    type Output = Result<Payload, AckError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -613,7 +668,7 @@ impl<R: DeserializeOwned> Future for AckFuture<R> {
             Poll::Ready(result) => {
                 this.rx = None;
                 Poll::Ready(match result {
-                    Ok(Ok(payload)) => payload.ack_args::<R>().map_err(AckError::Decode),
+                    Ok(Ok(payload)) => Ok(payload),
                     Ok(Err(f)) => Err(f.into()),
                     Err(_) => Err(AckError::Emit(EmitError::Closed)),
                 })

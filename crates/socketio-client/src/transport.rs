@@ -62,18 +62,31 @@ impl Endpoint {
     async fn connect(&self) -> Result<Stream, Error> {
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
-            .map_err(|e| Error::with_source(ErrorKind::Io, "cannot connect", e))?;
+            .map_err(|e| Error::with_source(ErrorKind::Io, describe_io(&e), e))?;
         let _ = tcp.set_nodelay(true);
         let Some(tls) = &self.tls else {
             return Ok(Stream::Plain(tcp));
         };
-        let name = rustls::pki_types::ServerName::try_from(self.host.clone())
-            .map_err(|e| Error::with_source(ErrorKind::Tls, "invalid server name", e))?;
+        let name = rustls::pki_types::ServerName::try_from(self.host.clone()).map_err(|e| {
+            Error::with_source(ErrorKind::Tls, format!("invalid server name: {e}"), e)
+        })?;
         let stream = TlsConnector::from(tls.clone())
             .connect(name, tcp)
             .await
-            .map_err(|e| Error::with_source(ErrorKind::Tls, "TLS handshake failed", e))?;
+            .map_err(|e| {
+                Error::with_source(ErrorKind::Tls, format!("TLS handshake failed: {e}"), e)
+            })?;
         Ok(Stream::Tls(Box::new(stream)))
+    }
+}
+
+/// An I/O error in a few words: `connection refused` for a plain OS error (without its
+/// number), the message otherwise (`failed to lookup address information: ...`).
+fn describe_io(e: &io::Error) -> String {
+    if e.get_ref().is_none() {
+        e.kind().to_string()
+    } else {
+        e.to_string()
     }
 }
 
@@ -123,19 +136,10 @@ impl AsyncWrite for Stream {
     }
 }
 
-/// Performs one polling request on a fresh connection. Every failure is `HttpResult::Failed`;
-/// a body larger than `max_payload` is one too.
-pub(crate) async fn http(ep: &Endpoint, req: HttpRequest) -> HttpResult {
-    match try_http(ep, req).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::debug!(error = %e, "polling request failed");
-            HttpResult::Failed
-        }
-    }
-}
-
-async fn try_http(ep: &Endpoint, req: HttpRequest) -> Result<HttpResult, Error> {
+/// Performs one polling request (on an idle keep-alive connection or a fresh one). A body
+/// larger than `max_payload` is an error too; the caller hands every error to the session as
+/// `HttpResult::Failed` and keeps it as the cause.
+pub(crate) async fn http(ep: &Endpoint, req: HttpRequest) -> Result<HttpResult, Error> {
     let mut request = build_request(ep, req)?;
     // An idle keep-alive connection first; a request it could not even send (the server
     // closed it meanwhile) goes out on the next one, or on a fresh connection.
@@ -148,10 +152,11 @@ async fn try_http(ep: &Endpoint, req: HttpRequest) -> Result<HttpResult, Error> 
             Err(mut e) => match e.take_message() {
                 Some(r) => request = r,
                 None => {
+                    let e = e.into_error();
                     return Err(Error::with_source(
                         ErrorKind::Http,
-                        "request failed",
-                        e.into_error(),
+                        format!("request failed: {e}"),
+                        e,
                     ));
                 }
             },
@@ -160,7 +165,9 @@ async fn try_http(ep: &Endpoint, req: HttpRequest) -> Result<HttpResult, Error> 
     let stream = ep.connect().await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| Error::with_source(ErrorKind::Http, "HTTP handshake failed", e))?;
+        .map_err(|e| {
+            Error::with_source(ErrorKind::Http, format!("HTTP handshake failed: {e}"), e)
+        })?;
     // The connection ends when its last sender is dropped (taken out of the pool, or with the
     // pool when the manager goes away).
     tokio::spawn(async move {
@@ -169,7 +176,7 @@ async fn try_http(ep: &Endpoint, req: HttpRequest) -> Result<HttpResult, Error> 
     let response = sender
         .send_request(request)
         .await
-        .map_err(|e| Error::with_source(ErrorKind::Http, "request failed", e))?;
+        .map_err(|e| Error::with_source(ErrorKind::Http, format!("request failed: {e}"), e))?;
     read_response(ep, sender, response).await
 }
 
@@ -266,7 +273,13 @@ pub(crate) async fn ws_open(ep: &Endpoint, query: &str) -> Result<WsStream, Erro
         .max_frame_size(Some(limit));
     let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
         .await
-        .map_err(|e| Error::with_source(ErrorKind::WebSocket, "WebSocket handshake failed", e))?;
+        .map_err(|e| {
+            Error::with_source(
+                ErrorKind::WebSocket,
+                format!("WebSocket handshake failed: {e}"),
+                e,
+            )
+        })?;
     Ok(ws)
 }
 
@@ -299,7 +312,17 @@ pub(crate) async fn ws_run<T: Send>(
                     }
                 }
                 Some(None) | None => {
-                    let _ = sink.close().await;
+                    // The closing handshake: the peer's Close comes back before the socket is
+                    // dropped, so nothing unread is left to turn the TCP close into a reset
+                    // (which can make the peer discard frames it has not read yet). The
+                    // manager bounds this wait (`close_timeout`).
+                    if sink.close().await.is_ok() {
+                        while let Some(Ok(m)) = stream.next().await {
+                            if m.is_close() {
+                                break;
+                            }
+                        }
+                    }
                     return;
                 }
             },

@@ -247,6 +247,11 @@ async fn client_disconnect_does_not_reconnect_and_fails_pending_acks() {
 }
 
 #[tokio::test]
+async fn an_emit_followed_by_disconnect_or_close_is_delivered() {
+    scenarios::an_emit_followed_by_disconnect_or_close_is_delivered::<Server>().await;
+}
+
+#[tokio::test]
 async fn query_headers_and_path_reach_the_server() {
     let mut config = SocketIoConfig::default();
     config.engine.path = "/custom/".to_owned();
@@ -539,4 +544,106 @@ async fn gives_up_after_the_configured_attempts() {
         .count();
     assert_eq!(attempts, 3, "{seen:?}");
     assert_eq!(seen.last(), Some(&ManagerEvent::ReconnectFailed));
+}
+
+#[tokio::test]
+async fn the_raw_ack_reply_keeps_json_and_attachments() {
+    let server = Server::start(0).await;
+    for mode in [TransportMode::PollingOnly, TransportMode::WebSocketOnly] {
+        let manager = scenarios::builder(&format!("http://127.0.0.1:{}", server.port))
+            .transports(mode)
+            .build()
+            .unwrap();
+        let socket = manager.socket("/").connect();
+        socket.wait_connected().await.unwrap();
+        let args = (
+            "a",
+            serde_json::json!({"n": [1, 2]}),
+            Binary::from(vec![1u8, 2, 3]),
+            Binary::from(Vec::new()),
+        );
+        let reply = socket
+            .emit_with_ack::<(), _>("echo", &args)
+            .timeout(WAIT)
+            .raw()
+            .await
+            .unwrap();
+        assert_eq!(
+            reply.json().as_str(),
+            r#"["a",{"n":[1,2]},{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#,
+            "{mode:?}"
+        );
+        assert_eq!(reply.attachments().len(), 2);
+        assert_eq!(&reply.attachments()[0][..], [1, 2, 3]);
+        assert!(reply.attachments()[1].is_empty());
+        // The typed decoding of the same payload substitutes the attachments.
+        let (_, _, bytes, _): (String, serde_json::Value, Binary, Binary) =
+            reply.ack_args().unwrap();
+        assert_eq!(&bytes[..], [1, 2, 3]);
+        // Failures are the typed future's: a timeout frees the entry.
+        let err = socket
+            .emit_with_ack::<(), _>("noreply", &())
+            .timeout(Duration::from_millis(50))
+            .raw()
+            .await
+            .unwrap_err();
+        assert_eq!(err, socketio_client::AckError::Timeout);
+        assert_eq!(socket.pending_acks(), 0);
+        manager.close();
+    }
+}
+
+#[tokio::test]
+async fn a_refused_connection_carries_its_cause() {
+    // A port with nothing listening.
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap().port()
+    };
+    for mode in [
+        TransportMode::PollingOnly,
+        TransportMode::WebSocketOnly,
+        TransportMode::PollingThenUpgrade,
+    ] {
+        let manager = Manager::builder(&format!("http://127.0.0.1:{port}"))
+            .transports(mode)
+            .reconnection(false)
+            .build()
+            .unwrap();
+        let mut events = manager.events();
+        let (tx, mut connect_errors) = mpsc::unbounded_channel();
+        let socket = manager
+            .socket("/")
+            .on_connect_error(move |_, e| {
+                let _ = tx.send(e);
+            })
+            .connect();
+        let err = timeout(WAIT, socket.wait_connected())
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ReconnectFailed, "{mode:?}");
+        assert_eq!(
+            err.to_string(),
+            "the connection could not be established: connection refused",
+            "{mode:?}"
+        );
+        // The chain leads to the I/O error itself.
+        let cause = std::error::Error::source(&err).unwrap();
+        assert_eq!(cause.to_string(), "connection refused");
+        let io = std::error::Error::source(cause)
+            .and_then(|e| e.downcast_ref::<std::io::Error>())
+            .unwrap();
+        assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused, "{mode:?}");
+        // The same cause reaches the connect_error handlers and the manager's events.
+        let e = timeout(WAIT, connect_errors.recv()).await.unwrap().unwrap();
+        assert_eq!(e.message, "transport error: connection refused", "{mode:?}");
+        let cause = e.cause.unwrap();
+        assert_eq!(cause.kind(), ErrorKind::Io, "{mode:?}");
+        assert_eq!(
+            scenarios::wait_for(&mut events, |e| matches!(e, ManagerEvent::Error(_))).await,
+            ManagerEvent::Error("transport error: connection refused".into()),
+            "{mode:?}"
+        );
+    }
 }

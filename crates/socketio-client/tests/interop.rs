@@ -113,6 +113,7 @@ interop!(
     retries_deliver_each_event_once_when_the_first_ack_is_lost,
     server_side_disconnect_does_not_reconnect,
     client_disconnect_does_not_reconnect_and_fails_pending_acks,
+    an_emit_followed_by_disconnect_or_close_is_delivered,
 );
 
 #[tokio::test]

@@ -530,3 +530,34 @@ pub(crate) async fn client_disconnect_does_not_reconnect_and_fails_pending_acks<
     );
     assert!(socket.wait_connected().await.is_err());
 }
+
+/// An emit followed at once by `disconnect` or `close` reaches the server's handler: the
+/// close goes after it, on the same transport, as the JS client does it.
+///
+/// Over polling only: the reference server runs an event's handlers on the next tick and
+/// skips them if the socket has disconnected by then, so over WebSocket, where the event and
+/// the DISCONNECT (or the close) arrive in one read, it drops the event whatever the client
+/// does (the JS client included). `tests/close.rs` checks every transport against our server.
+pub(crate) async fn an_emit_followed_by_disconnect_or_close_is_delivered<B: Backend>() {
+    let mut server = B::start(0).await;
+    for (n, close) in [(1u32, false), (2, true)] {
+        let manager = builder(&server.url())
+            .transports(TransportMode::PollingOnly)
+            .build()
+            .unwrap();
+        let socket = manager.socket("/").connect();
+        socket.wait_connected().await.unwrap();
+        socket.emit("record", &(n,)).unwrap();
+        if close {
+            manager.close();
+        } else {
+            socket.disconnect();
+        }
+        timeout(WAIT, manager.closed()).await.unwrap();
+        assert_eq!(
+            server.next_seen().await,
+            ("record".to_owned(), format!("[{n}]")),
+            "close: {close}"
+        );
+    }
+}
