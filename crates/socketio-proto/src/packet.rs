@@ -6,6 +6,7 @@ use std::fmt;
 use bytes::Bytes;
 use engineio_proto::{Frame, Message, Utf8Bytes};
 
+use crate::error::DecodeError;
 use crate::namespace::{AckId, Namespace};
 
 /// The packet type digit on the wire.
@@ -344,6 +345,36 @@ impl Packet {
         match self {
             Self::Event { data, .. } => data.event_name(),
             _ => None,
+        }
+    }
+
+    /// Checks the payload in full, as the reference parser does on receive: well-formed JSON
+    /// of the shape the packet type requires (see [`DecodeError`]), and in a packet with
+    /// attachments, one well-formed placeholder per attachment.
+    ///
+    /// Packets from a default [`Decoder`](crate::Decoder) have passed this check already; a
+    /// decoder that [defers the JSON check](crate::Decoder::defer_json_check) leaves it to the
+    /// consumer, which must run it before passing the raw JSON on.
+    ///
+    /// ```
+    /// use socketio_proto::{DecodeError, Namespace, Packet, PacketType, Payload};
+    ///
+    /// let p = Packet::Event { ns: Namespace::main(), data: Payload::from_json("[]"), ack: None };
+    /// assert_eq!(p.validate(), Err(DecodeError::InvalidPayload(PacketType::Event)));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The [`DecodeError`] the default decoder returns for the same packet.
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        let ty = self.packet_type();
+        match self.payload() {
+            None => Ok(()),
+            Some(p) if p.is_empty() => match p.attachments.len() {
+                0 => Ok(()),
+                _ => Err(DecodeError::UnreferencedAttachment(0)),
+            },
+            Some(p) => crate::validate::validate(ty, &p.json, p.attachments.len()),
         }
     }
 

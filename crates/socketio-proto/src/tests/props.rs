@@ -187,6 +187,40 @@ proptest! {
     }
 
     #[test]
+    fn deferred_check_refuses_what_the_full_check_refuses(
+        ty in "[0-6]",
+        nsp in prop::option::of("/[a-z]{0,4},"),
+        id in "[0-9]{0,3}",
+        body in prop_oneof![
+            json_value(),
+            // Mangled JSON: a byte cut off or a character inserted.
+            (json_value(), any::<prop::sample::Index>())
+                .prop_map(|(j, i)| {
+                    let mut at = i.index(j.len() + 1);
+                    while !j.is_char_boundary(at) { at -= 1; }
+                    let mut j = j;
+                    j.truncate(at);
+                    j
+                }),
+            (json_value(), any::<prop::sample::Index>(), "[\\[\\]{}\",:a\\\\ ]")
+                .prop_map(|(j, i, c)| {
+                    let mut at = i.index(j.len() + 1);
+                    while !j.is_char_boundary(at) { at -= 1; }
+                    let mut j = j;
+                    j.insert_str(at, &c);
+                    j
+                }),
+            Just(r#"["connect"]"#.to_owned()),
+            Just(r#"["\u0064isconnect",1]"#.to_owned()),
+        ],
+    ) {
+        let text = format!("{ty}{}{id}{body}", nsp.unwrap_or_default());
+        let full = Decoder::default().decode_text(text.as_str().into());
+        let deferred = super::deferred(&text);
+        prop_assert_eq!(full.map(|p| p.expect("complete")), deferred);
+    }
+
+    #[test]
     fn arbitrary_sequences_never_panic(
         msgs in prop::collection::vec(
             prop_oneof![
