@@ -180,7 +180,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ArgsVisitor<'de, T> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
         if self.skip_name {
-            seq.next_element::<IgnoredAny>()?;
+            seq.next_element::<EventName>()?;
         }
         let v = T::deserialize(Args {
             seq: &mut seq,
@@ -188,6 +188,40 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ArgsVisitor<'de, T> {
         })?;
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(v)
+    }
+}
+
+/// The event name, read as the full check reads it (a number is parsed, so one out of range
+/// is refused here as it is there) and dropped.
+struct EventName;
+
+impl<'de> Deserialize<'de> for EventName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(Self)
+    }
+}
+
+impl<'de> Visitor<'de> for EventName {
+    type Value = Self;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an event name")
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self, E> {
+        Ok(Self)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self, E> {
+        Ok(Self)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self, E> {
+        Ok(Self)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self, E> {
+        Ok(Self)
     }
 }
 

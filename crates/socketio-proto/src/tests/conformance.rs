@@ -290,3 +290,24 @@ fn suite_32_invalid_ack_id() {
         Err(DecodeError::InvalidJson(_))
     ));
 }
+
+#[test]
+fn deferred_check_refuses_what_the_full_check_refuses() {
+    // `decode` also decodes with the JSON check deferred and compares; these are the inputs
+    // where the two could part: malformed JSON behind a valid start, a numeric event name out
+    // of f64 range (found by fuzzing: the typed reader skipped it unparsed), escapes.
+    for text in [
+        "2[22e9990] ",
+        r#"2["a",1e400]"#,
+        r#"2["a",{"b":]"#,
+        r#"2["a"]]"#,
+        r#"0{"a":1}x"#,
+        r#"4"unterminated"#,
+        r#"3/admin,1[1,]"#,
+        r#"2["\u0063onnect"]"#,
+        r#"2["\u00"]"#,
+        "2[\"a\u{1}\"]",
+    ] {
+        let _ = decode(text);
+    }
+}
