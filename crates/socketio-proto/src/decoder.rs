@@ -147,8 +147,10 @@ impl Decoder {
     /// the connection, as in the reference server. Every packet the default decoder refuses
     /// is refused by one of these, with the same [`DecodeError`].
     ///
-    /// Binary packets (`5`, `6`) are always checked in full at once: their placeholders must
-    /// be accounted for before their attachments are buffered.
+    /// Binary packets (`5`, `6`) are checked in full at once unless their placeholders can be
+    /// accounted for from the text alone (no escapes in the JSON, every placeholder written
+    /// exactly as `{"_placeholder":true,"num":N}`, one per attachment, as every encoder writes
+    /// them): a packet with misplaced or missing placeholders never waits for attachments.
     ///
     /// ```
     /// use socketio_proto::{DecodeError, DecodeLimits, Decoder};
@@ -227,8 +229,9 @@ impl Decoder {
             _ => {}
         }
         if !json.is_empty() {
-            let deferred =
-                self.defer_json && !head.ty.is_binary() && shape_at_start(head.ty, &json);
+            let deferred = self.defer_json
+                && shape_at_start(head.ty, &json)
+                && (!head.ty.is_binary() || placeholders_at_sight(&json, head.attachments));
             if !deferred {
                 validate(head.ty, &json, head.attachments)?;
             }
@@ -310,13 +313,60 @@ fn shape_at_start(ty: PacketType, json: &str) -> bool {
     match (ty, b.get(i)) {
         (PacketType::Connect, Some(b'{'))
         | (PacketType::ConnectError, Some(b'{' | b'"'))
-        | (PacketType::Ack, Some(b'[')) => true,
+        | (PacketType::Ack | PacketType::BinaryAck, Some(b'[')) => true,
         // Whitespace is ASCII, so `i + 1` and the next non-space are char boundaries.
-        (PacketType::Event, Some(b'[')) => json
+        (PacketType::Event | PacketType::BinaryEvent, Some(b'[')) => json
             .get(skip_ws(b, i + 1)..)
             .is_some_and(event_name_allowed),
         _ => false,
     }
+}
+
+/// Whether the placeholders of a binary packet can be accounted for from the text alone, and
+/// are right: the JSON has no escapes, every `_placeholder` in it starts a placeholder written
+/// exactly as `{"_placeholder":true,"num":N}`, and the `N`s are the indexes `0..attachments`,
+/// each once.
+///
+/// Without escapes, a key `_placeholder` is spelled as such, so the full check would find
+/// exactly these objects, provided the JSON is well-formed: a `{"` can only start an object
+/// there (inside a string, the quote would end the string, and `_placeholder` after a string
+/// is malformed). Well-formedness is left to the reader, as for other packets. A `false` sends
+/// the packet to the full check, which finds the precise error or accepts a spelling this
+/// does not know (whitespace, another key order, escapes).
+fn placeholders_at_sight(json: &str, attachments: usize) -> bool {
+    const HEAD: &[u8] = br#"{"_placeholder":true,"num":"#;
+    const KEY: &[u8] = b"_placeholder";
+    let b = json.as_bytes();
+    if attachments > 64 || memchr::memchr(b'\\', b).is_some() {
+        return false;
+    }
+    let mut seen = 0u64;
+    let mut found = 0;
+    // `_` is rare in JSON, so looking for it first is cheaper than a substring searcher that
+    // is built per call.
+    let keys = memchr::memchr_iter(b'_', b).filter(|&at| b[at..].starts_with(KEY));
+    for at in keys {
+        let Some(start) = at.checked_sub(2) else {
+            return false;
+        };
+        let Some(digits) = b.get(start..).and_then(|s| s.strip_prefix(HEAD)) else {
+            return false;
+        };
+        let len = digits.iter().take_while(|c| c.is_ascii_digit()).count();
+        let index = match (digits.get(..len), digits.get(len)) {
+            (Some(b"0"), Some(b'}')) => 0,
+            (Some(d), Some(b'}')) if d.first().is_some_and(|&c| c != b'0') && len <= 2 => d
+                .iter()
+                .fold(0usize, |n, &c| n * 10 + usize::from(c - b'0')),
+            _ => return false,
+        };
+        if index >= attachments || seen & (1 << index) != 0 {
+            return false;
+        }
+        seen |= 1 << index;
+        found += 1;
+    }
+    found == attachments
 }
 
 /// Index of the first byte at or after `i` that is not JSON whitespace.

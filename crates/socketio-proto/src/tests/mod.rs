@@ -53,17 +53,21 @@ pub(crate) fn deferred(text: &str) -> Result<Packet, DecodeError> {
     valid.map(|()| p)
 }
 
-/// Decodes a text message followed by binary messages.
+/// Decodes a text message followed by binary messages, with the full check and with the JSON
+/// check deferred (then [`Packet::validate`]), and checks that both give the same result.
 pub(crate) fn decode_with(text: &str, bins: &[&'static [u8]]) -> Result<Packet, DecodeError> {
-    // Binary packets are checked in full either way.
-    let mut deferred = Decoder::new(DecodeLimits::default()).defer_json_check(true);
-    let mut d = Decoder::new(DecodeLimits::default());
-    assert_eq!(
-        deferred.decode_text(text.into()),
-        d.decode_text(text.into()),
-        "{text}"
-    );
-    d.reset();
+    let full = feed(Decoder::new(DecodeLimits::default()), text, bins);
+    let lazy = feed(
+        Decoder::new(DecodeLimits::default()).defer_json_check(true),
+        text,
+        bins,
+    )
+    .and_then(|p| p.validate().map(|()| p));
+    assert_eq!(lazy, full, "{text}: deferred check differs");
+    full
+}
+
+fn feed(mut d: Decoder, text: &str, bins: &[&'static [u8]]) -> Result<Packet, DecodeError> {
     assert_eq!(d.decode_text(text.into())?, None);
     let (last, init) = bins.split_last().expect("at least one attachment");
     for b in init {

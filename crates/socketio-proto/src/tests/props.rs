@@ -224,6 +224,47 @@ proptest! {
     }
 
     #[test]
+    fn deferred_check_of_binary_packets_matches_the_full_check(
+        p in packet(),
+        at in any::<prop::sample::Index>(),
+        edit in prop_oneof![
+            Just(None),
+            "[\\[\\]{}\",:a0-9\\\\ _]".prop_map(Some),
+        ],
+        cut in any::<bool>(),
+    ) {
+        // An encoded packet, possibly mangled after its header: the deferred decoder (and
+        // then `validate`) must agree with the full one, attachments included.
+        let enc = p.encode();
+        let mut text = enc.text().to_string();
+        let body_start = text.find(['[', '{', '"']).unwrap_or(text.len());
+        let mut i = body_start + at.index(text.len() - body_start + 1);
+        while !text.is_char_boundary(i) { i -= 1; }
+        match edit {
+            Some(c) => text.insert_str(i, &c),
+            None if cut => text.truncate(i),
+            None => {}
+        }
+        let run = |mut d: Decoder| -> Result<Option<Packet>, crate::DecodeError> {
+            let mut out = d.decode_text(text.as_str().into())?;
+            for a in enc.attachments() {
+                if d.awaiting_attachments() == 0 {
+                    break;
+                }
+                out = d.decode_binary(a.clone())?;
+            }
+            Ok(out)
+        };
+        let full = run(Decoder::default());
+        let lazy = run(Decoder::default().defer_json_check(true))
+            .and_then(|p| match p {
+                Some(p) => p.validate().map(|()| Some(p)),
+                None => Ok(None),
+            });
+        prop_assert_eq!(lazy, full);
+    }
+
+    #[test]
     fn arbitrary_sequences_never_panic(
         msgs in prop::collection::vec(
             prop_oneof![
