@@ -337,7 +337,14 @@ fn placeholders_at_sight(json: &str, attachments: usize) -> bool {
     const HEAD: &[u8] = br#"{"_placeholder":true,"num":"#;
     const KEY: &[u8] = b"_placeholder";
     let b = json.as_bytes();
-    if attachments > 64 || memchr::memchr(b'\\', b).is_some() {
+    // `50-`/`60-` (no attachments) are rare: the full check. So is a number the full check
+    // parses and might find out of range (an exponent, or more than 300 digits), which a
+    // reader that skips the value would not notice.
+    if attachments == 0
+        || attachments > 64
+        || memchr::memchr(b'\\', b).is_some()
+        || !numbers_in_range(b)
+    {
         return false;
     }
     let mut seen = 0u64;
@@ -367,6 +374,29 @@ fn placeholders_at_sight(json: &str, attachments: usize) -> bool {
         found += 1;
     }
     found == attachments
+}
+
+/// Whether no number in `b` can be out of `f64` range: no exponent (a digit or `.` followed
+/// by `e`/`E`) and no run of more than 300 digits. Text inside strings counts too (so this
+/// may say `false` for a packet that is fine, never `true` for one that is not).
+fn numbers_in_range(b: &[u8]) -> bool {
+    let mut run = 0usize;
+    let mut prev = 0u8;
+    for &c in b {
+        if c.is_ascii_digit() {
+            run += 1;
+            if run > 300 {
+                return false;
+            }
+        } else {
+            if matches!(c, b'e' | b'E') && (prev.is_ascii_digit() || prev == b'.') {
+                return false;
+            }
+            run = 0;
+        }
+        prev = c;
+    }
+    true
 }
 
 /// Index of the first byte at or after `i` that is not JSON whitespace.

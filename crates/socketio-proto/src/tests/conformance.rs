@@ -307,7 +307,23 @@ fn deferred_check_refuses_what_the_full_check_refuses() {
         r#"2["\u0063onnect"]"#,
         r#"2["\u00"]"#,
         "2[\"a\u{1}\"]",
+        // Binary packets without attachments, and numbers out of range, take the full check.
+        "60-33[{\"1\u{0}\u{15}",
+        "60-0[1e400]",
     ] {
         let _ = decode(text);
+    }
+    // Found by fuzzing: a number the full walk of a binary packet parses (and refuses) must not
+    // reach a reader that would skip it.
+    let ph = r#"{"_placeholder":true,"num":0}"#;
+    for body in [
+        format!(r#"["a",1e400,{ph}]"#),
+        format!(r#"["a",{}1,{ph}]"#, "9".repeat(400)),
+    ] {
+        let text = format!("51-{body}");
+        assert!(matches!(
+            decode_with(&text, &[b"x"]),
+            Err(DecodeError::InvalidJson(_))
+        ));
     }
 }
