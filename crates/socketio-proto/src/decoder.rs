@@ -380,23 +380,9 @@ fn placeholders_at_sight(json: &str, attachments: usize) -> bool {
 /// by `e`/`E`) and no run of more than 300 digits. Text inside strings counts too (so this
 /// may say `false` for a packet that is fine, never `true` for one that is not).
 fn numbers_in_range(b: &[u8]) -> bool {
-    let mut run = 0usize;
-    let mut prev = 0u8;
-    for &c in b {
-        if c.is_ascii_digit() {
-            run += 1;
-            if run > 300 {
-                return false;
-            }
-        } else {
-            if matches!(c, b'e' | b'E') && (prev.is_ascii_digit() || prev == b'.') {
-                return false;
-            }
-            run = 0;
-        }
-        prev = c;
-    }
-    true
+    let exponent = memchr::memchr2_iter(b'e', b'E', b)
+        .any(|i| i > 0 && (b[i - 1].is_ascii_digit() || b[i - 1] == b'.'));
+    !exponent && (b.len() <= 300 || !b.split(|c| !c.is_ascii_digit()).any(|run| run.len() > 300))
 }
 
 /// Index of the first byte at or after `i` that is not JSON whitespace.
