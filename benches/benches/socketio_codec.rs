@@ -9,13 +9,17 @@
 //!   `encode_default` for CONNECT), `Packet::event`/`ack`/`connect`, then `Parse::encode`;
 //!   serde_json `to_string` of the JSON body (no header, placeholders written as plain structs).
 //! - `sio_decode_header`: wire text (and attachments) in, a packet whose arguments are still
-//!   JSON text out. Ours `Decoder::decode_text` (+ `decode_binary`), which also checks the JSON
-//!   in one pass; theirs `Parse::decode_str` (+ `decode_bin`), which does not look at the JSON.
-//!   The serde_json column is `from_str::<IgnoredAny>` on the body: the cost of that check alone.
-//! - `sio_decode_typed`: wire text in, the user's typed value out. Ours decode +
-//!   `Payload::event_args` / `ack_args` / `deserialize`; theirs decode + `Parse::decode_value` /
-//!   `decode_default`; serde_json `from_str` of the body into the same types (the event name
-//!   skipped with `IgnoredAny`, placeholders as plain structs).
+//!   JSON text out. Ours `Decoder::decode_text` (+ `decode_binary`) with the JSON check
+//!   deferred (header, event name and first-byte shape; binary packets checked in full);
+//!   `ours_checked` the default decoder, which checks the whole JSON as the reference parser
+//!   does (the server's path); theirs `Parse::decode_str` (+ `decode_bin`), which does not look
+//!   at the JSON. The serde_json column is `from_str::<IgnoredAny>` on the body: the cost of the
+//!   full check alone.
+//! - `sio_decode_typed`: wire text in, the user's typed value out. Ours decode with the JSON
+//!   check deferred + `Payload::event_args` / `ack_args` / `deserialize`, which check the JSON
+//!   while they deserialise it; theirs decode + `Parse::decode_value` / `decode_default`;
+//!   serde_json `from_str` of the body into the same types (the event name skipped with
+//!   `IgnoredAny`, placeholders as plain structs).
 //!
 //! Inputs are built in the untimed setup of `iter_batched` (refcounted clones of the wire
 //! text, fresh decoder state) and outputs are returned to criterion, which drops them outside
@@ -230,6 +234,12 @@ where
     }
 }
 
+/// Our decoder for a consumer that deserialises what it receives: the JSON is checked while it
+/// is deserialised (binary packets are still checked in full on receipt).
+fn deferred(limits: DecodeLimits) -> Decoder {
+    Decoder::new(limits).defer_json_check(true)
+}
+
 /// Ours: the whole packet, text then attachments, through one decoder.
 fn ours_decode(mut d: Decoder, text: Utf8Bytes, atts: Vec<Bytes>) -> Packet {
     let mut p = d.decode_text(text).expect("decodes");
@@ -316,6 +326,11 @@ where
     // All three decode the packet, and to the value that was encoded.
     let limits = DecodeLimits::default();
     let packet = ours_decode(Decoder::new(limits), text.clone(), atts.clone());
+    assert_eq!(
+        ours_decode(deferred(limits), text.clone(), atts.clone()),
+        packet,
+        "{name}: deferred check decodes differently"
+    );
     let mut theirs = theirs_decode(
         &ParserState::default(),
         Str::from(text.to_string()),
@@ -363,6 +378,13 @@ where
     let mut g: Group<'_> = c.benchmark_group(format!("sio_decode_header/{name}"));
     g.bench_function("ours", |b| {
         b.iter_batched(
+            || (deferred(limits), text.clone(), atts.clone()),
+            |(d, t, a)| ours_decode(d, black_box(t), a),
+            size,
+        );
+    });
+    g.bench_function("ours_checked", |b| {
+        b.iter_batched(
             || (Decoder::new(limits), text.clone(), atts.clone()),
             |(d, t, a)| ours_decode(d, black_box(t), a),
             size,
@@ -391,7 +413,7 @@ where
     let kind = case.kind;
     g.bench_function("ours", |b| {
         b.iter_batched(
-            || (Decoder::new(limits), text.clone(), atts.clone()),
+            || (deferred(limits), text.clone(), atts.clone()),
             |(d, t, a)| {
                 let p = ours_decode(d, black_box(t), a);
                 let v = ours_typed::<O>(kind, &p);

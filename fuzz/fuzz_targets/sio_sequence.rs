@@ -1,5 +1,6 @@
-//! A sequence of text and binary messages into one decoder (stateful): never panics, and
-//! after every error the decoder holds nothing.
+//! A sequence of text and binary messages into one decoder (stateful): never panics, after
+//! every error the decoder holds nothing, and a decoder that defers the JSON check, fed the
+//! same messages, gives the same results once `Packet::validate` has run.
 #![no_main]
 
 use bytes::Bytes;
@@ -12,15 +13,28 @@ fuzz_target!(|data: &[u8]| {
         .with_max_packet_bytes(4096)
         .with_max_namespace_len(32);
     let mut decoder = Decoder::new(limits);
+    let mut lazy = Decoder::new(limits).defer_json_check(true);
     // Messages are separated by 0xfe; a leading 0x00 marks a binary message.
     for msg in data.split(|&b| b == 0xfe) {
-        let res = match msg.split_first() {
-            Some((0, bin)) => decoder.decode_binary(Bytes::copy_from_slice(bin)),
+        let (res, deferred) = match msg.split_first() {
+            Some((0, bin)) => {
+                let bin = Bytes::copy_from_slice(bin);
+                (decoder.decode_binary(bin.clone()), lazy.decode_binary(bin))
+            }
             _ => match std::str::from_utf8(msg) {
-                Ok(text) => decoder.decode_text(text.into()),
+                Ok(text) => (
+                    decoder.decode_text(text.into()),
+                    lazy.decode_text(text.into()),
+                ),
                 Err(_) => continue,
             },
         };
+        let deferred = deferred.and_then(|p| match p {
+            Some(p) => p.validate().map(|()| Some(p)),
+            None => Ok(None),
+        });
+        assert_eq!(deferred, res);
+        assert_eq!(lazy.awaiting_attachments(), decoder.awaiting_attachments());
         match res {
             Ok(Some(packet)) => {
                 assert_eq!(decoder.awaiting_attachments(), 0);

@@ -1,16 +1,58 @@
-//! One Socket.IO text message into a fresh decoder: never panics, and whatever decodes
-//! re-encodes to text that decodes to the same packet.
+//! One Socket.IO text message into a fresh decoder: never panics, whatever decodes re-encodes
+//! to text that decodes to the same packet, and a decoder that defers the JSON check to the
+//! reader accepts exactly the same packets once `Packet::validate` has run, with the same
+//! errors (and its typed readers refuse what `validate` refuses).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use socketio_proto::{DecodeLimits, Decoder};
+use socketio_proto::{DecodeError, DecodeLimits, Decoder, Packet};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     let mut decoder = Decoder::new(DecodeLimits::default());
-    match decoder.decode_text(text.into()) {
+    let full = decoder.decode_text(text.into());
+    let mut lazy = Decoder::new(DecodeLimits::default()).defer_json_check(true);
+    match lazy.decode_text(text.into()) {
+        Ok(Some(p)) => {
+            let checked = p.validate();
+            match &full {
+                Ok(Some(q)) => {
+                    assert_eq!(&p, q);
+                    assert_eq!(checked, Ok(()));
+                }
+                Ok(None) => panic!("deferred decoder completed a packet the full one holds"),
+                Err(e) => {
+                    assert_eq!(checked.as_ref(), Err(e));
+                    // The reader for the packet's type refuses it, whatever it reads into.
+                    let payload = p.payload().expect("refused packets have a payload");
+                    match &p {
+                        Packet::Event { .. } => {
+                            assert!(payload.event_args::<Vec<serde_json::Value>>().is_err());
+                            assert!(payload.event_args::<()>().is_err());
+                        }
+                        Packet::Ack { .. } => {
+                            assert!(payload.ack_args::<Vec<serde_json::Value>>().is_err());
+                            assert!(payload.ack_args::<()>().is_err());
+                        }
+                        _ => {
+                            assert!(payload.deserialize::<serde_json::Value>().is_err());
+                        }
+                    }
+                }
+            }
+        }
+        // A binary packet waiting for attachments: the full decoder may have refused it for
+        // malformed JSON, which the deferred one leaves to `validate` once it is complete
+        // (`sio_sequence` compares that).
+        Ok(None) => assert!(
+            matches!(full, Ok(None) | Err(DecodeError::InvalidJson(_))),
+            "{full:?}"
+        ),
+        Err(e) => assert_eq!(full, Err(e)),
+    }
+    match full {
         Ok(Some(packet)) => {
             let enc = packet.encode();
             assert!(enc.attachments().is_empty());

@@ -1,6 +1,6 @@
 //! Deserialising packet arguments into user types, placeholders resolved to attachments.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 
 use bytes::Bytes;
@@ -14,33 +14,38 @@ use crate::packet::Payload;
 use crate::ser::Binary;
 
 thread_local! {
-    /// The attachments of the payload being deserialised, so a [`Binary`] can take the
-    /// `Bytes` of its attachment instead of copying the slice it is handed.
-    static DESERIALIZING: RefCell<Vec<Bytes>> = const { RefCell::new(Vec::new()) };
+    /// The attachment a placeholder just resolved to, so that a [`Binary`] can take its
+    /// `Bytes` instead of copying the slice it is handed.
+    static RESOLVED: RefCell<Option<Bytes>> = const { RefCell::new(None) };
+    /// Set while the arguments of a payload without attachments are deserialised: there, a
+    /// [`Binary`] can only be an error (nothing for a placeholder to resolve to), as it is
+    /// when the placeholder wrapper is in place.
+    static NO_ATTACHMENTS: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Makes the attachments visible to `Binary` for the duration of a deserialisation.
-struct Scope(Option<Vec<Bytes>>);
+/// Marks, for [`Binary`], whether the payload being deserialised has attachments; restores
+/// the previous mark when dropped (deserialisations may nest).
+struct Scope(bool);
 
 impl Scope {
     fn enter(attachments: &[Bytes]) -> Self {
-        if attachments.is_empty() {
-            return Self(None);
-        }
-        Self(Some(DESERIALIZING.replace(attachments.to_vec())))
+        Self(NO_ATTACHMENTS.replace(attachments.is_empty()))
     }
 }
 
 impl Drop for Scope {
     fn drop(&mut self) {
-        if let Some(prev) = self.0.take() {
-            DESERIALIZING.set(prev);
-        }
+        NO_ATTACHMENTS.set(self.0);
     }
 }
 
 impl<'de> Deserialize<'de> for Binary {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if NO_ATTACHMENTS.get() {
+            return Err(de::Error::custom(
+                "binary data in a payload without attachments",
+            ));
+        }
         d.deserialize_byte_buf(BinaryVisitor)
     }
 }
@@ -55,11 +60,9 @@ impl<'de> Visitor<'de> for BinaryVisitor {
     }
 
     fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Binary, E> {
-        let shared = DESERIALIZING.with_borrow(|atts| {
-            atts.iter()
-                .find(|a| a.as_ptr() == v.as_ptr() && a.len() == v.len())
-                .cloned()
-        });
+        let shared = RESOLVED
+            .take()
+            .filter(|a| a.as_ptr() == v.as_ptr() && a.len() == v.len());
         Ok(Binary(shared.unwrap_or_else(|| Bytes::copy_from_slice(v))))
     }
 
@@ -129,12 +132,15 @@ impl Payload {
     pub fn deserialize<'de, T: Deserialize<'de>>(&'de self) -> Result<T, ArgsError> {
         let _scope = Scope::enter(self.attachments());
         let mut de = serde_json::Deserializer::from_str(self.json());
-        let v = T::deserialize(Wrap {
-            inner: &mut de,
-            atts: self.attachments(),
-        })
-        .and_then(|v| de.end().map(|()| v))
-        .map_err(err)?;
+        let v = if self.attachments().is_empty() {
+            T::deserialize(&mut de)
+        } else {
+            T::deserialize(Wrap {
+                inner: &mut de,
+                atts: self.attachments(),
+            })
+        };
+        let v = v.and_then(|v| de.end().map(|()| v)).map_err(err)?;
         Ok(v)
     }
 
@@ -174,7 +180,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ArgsVisitor<'de, T> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
         if self.skip_name {
-            seq.next_element::<IgnoredAny>()?;
+            seq.next_element::<EventName>()?;
         }
         let v = T::deserialize(Args {
             seq: &mut seq,
@@ -182,6 +188,40 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ArgsVisitor<'de, T> {
         })?;
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(v)
+    }
+}
+
+/// The event name, read as the full check reads it (a number is parsed, so one out of range
+/// is refused here as it is there) and dropped.
+struct EventName;
+
+impl<'de> Deserialize<'de> for EventName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(Self)
+    }
+}
+
+impl<'de> Visitor<'de> for EventName {
+    type Value = Self;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an event name")
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self, E> {
+        Ok(Self)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self, E> {
+        Ok(Self)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self, E> {
+        Ok(Self)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self, E> {
+        Ok(Self)
     }
 }
 
@@ -229,36 +269,47 @@ impl<'de, V: Visitor<'de>> DeserializeSeed<'de> for CallSeed<'de, V> {
     type Value = V::Value;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+        if self.atts.is_empty() {
+            // No attachments: nothing to substitute, so no wrapper in the way.
+            return call(self.call, d, self.visitor);
+        }
         let d = Wrap {
             inner: d,
             atts: self.atts,
         };
-        let v = self.visitor;
-        match self.call {
-            Call::Bool => d.deserialize_bool(v),
-            Call::I8 => d.deserialize_i8(v),
-            Call::I16 => d.deserialize_i16(v),
-            Call::I32 => d.deserialize_i32(v),
-            Call::I64 => d.deserialize_i64(v),
-            Call::I128 => d.deserialize_i128(v),
-            Call::U8 => d.deserialize_u8(v),
-            Call::U16 => d.deserialize_u16(v),
-            Call::U32 => d.deserialize_u32(v),
-            Call::U64 => d.deserialize_u64(v),
-            Call::U128 => d.deserialize_u128(v),
-            Call::F32 => d.deserialize_f32(v),
-            Call::F64 => d.deserialize_f64(v),
-            Call::Char => d.deserialize_char(v),
-            Call::Str => d.deserialize_str(v),
-            Call::String => d.deserialize_string(v),
-            Call::Bytes => d.deserialize_bytes(v),
-            Call::ByteBuf => d.deserialize_byte_buf(v),
-            Call::Map => d.deserialize_map(v),
-            Call::Identifier => d.deserialize_identifier(v),
-            Call::NewtypeStruct(name) => d.deserialize_newtype_struct(name, v),
-            Call::Struct(name, fields) => d.deserialize_struct(name, fields, v),
-            Call::Enum(name, variants) => d.deserialize_enum(name, variants, v),
-        }
+        call(self.call, d, self.visitor)
+    }
+}
+
+fn call<'de, D: Deserializer<'de>, V: Visitor<'de>>(
+    call: Call,
+    d: D,
+    v: V,
+) -> Result<V::Value, D::Error> {
+    match call {
+        Call::Bool => d.deserialize_bool(v),
+        Call::I8 => d.deserialize_i8(v),
+        Call::I16 => d.deserialize_i16(v),
+        Call::I32 => d.deserialize_i32(v),
+        Call::I64 => d.deserialize_i64(v),
+        Call::I128 => d.deserialize_i128(v),
+        Call::U8 => d.deserialize_u8(v),
+        Call::U16 => d.deserialize_u16(v),
+        Call::U32 => d.deserialize_u32(v),
+        Call::U64 => d.deserialize_u64(v),
+        Call::U128 => d.deserialize_u128(v),
+        Call::F32 => d.deserialize_f32(v),
+        Call::F64 => d.deserialize_f64(v),
+        Call::Char => d.deserialize_char(v),
+        Call::Str => d.deserialize_str(v),
+        Call::String => d.deserialize_string(v),
+        Call::Bytes => d.deserialize_bytes(v),
+        Call::ByteBuf => d.deserialize_byte_buf(v),
+        Call::Map => d.deserialize_map(v),
+        Call::Identifier => d.deserialize_identifier(v),
+        Call::NewtypeStruct(name) => d.deserialize_newtype_struct(name, v),
+        Call::Struct(name, fields) => d.deserialize_struct(name, fields, v),
+        Call::Enum(name, variants) => d.deserialize_enum(name, variants, v),
     }
 }
 
@@ -275,6 +326,9 @@ impl<'de, A: SeqAccess<'de>> Args<'_, 'de, A> {
     }
 
     fn all<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        if self.atts.is_empty() {
+            return visitor.visit_seq(self.seq);
+        }
         visitor.visit_seq(WrapSeq {
             inner: self.seq,
             atts: self.atts,
@@ -438,7 +492,10 @@ impl<'de, D: Deserializer<'de>> Wrap<'de, D> {
             .ok_or_else(|| {
                 de::Error::custom(format_args!("placeholder {num} has no attachment"))
             })?;
-        visitor.visit_borrowed_bytes(att)
+        RESOLVED.set(Some(att.clone()));
+        let v = visitor.visit_borrowed_bytes(att);
+        RESOLVED.set(None);
+        v
     }
 
     fn visitor<V>(&self, visitor: V) -> WrapVisitor<'de, V> {

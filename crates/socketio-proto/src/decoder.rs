@@ -6,7 +6,7 @@ use engineio_proto::Utf8Bytes;
 use crate::error::DecodeError;
 use crate::namespace::{AckId, Namespace};
 use crate::packet::{Packet, PacketType, Payload};
-use crate::validate::validate;
+use crate::validate::{is_reserved_event, validate};
 
 /// Bounds on what one packet may make the [`Decoder`] hold.
 ///
@@ -77,6 +77,11 @@ impl Default for DecodeLimits {
 /// decoder has reset itself by then, and holds nothing. A runtime that bounds the time a
 /// partial packet may wait calls [`reset`](Self::reset) when that time runs out.
 ///
+/// By default every packet is checked in full before it is returned, as the reference parser
+/// does. A consumer that deserialises the arguments it receives can
+/// [`defer_json_check`](Self::defer_json_check) instead and have the JSON checked once, while
+/// it is deserialised.
+///
 /// ```
 /// use bytes::Bytes;
 /// use socketio_proto::{DecodeLimits, Decoder, Packet};
@@ -94,6 +99,8 @@ impl Default for DecodeLimits {
 pub struct Decoder {
     limits: DecodeLimits,
     pending: Option<Pending>,
+    /// Leave the full JSON check of packets without attachments to their consumer.
+    defer_json: bool,
 }
 
 /// A binary packet whose attachments are still arriving.
@@ -121,7 +128,49 @@ impl Decoder {
         Self {
             limits,
             pending: None,
+            defer_json: false,
         }
+    }
+
+    /// Leaves the full JSON check of packets without attachments to whoever reads them, so
+    /// that the JSON is parsed once instead of twice (checked, then deserialised).
+    ///
+    /// [`decode_text`](Self::decode_text) then checks the header and the shape facts it can
+    /// read from the first bytes of the JSON: a CONNECT payload starts with `{`, a
+    /// CONNECT_ERROR with `{` or `"`, an ACK with `[`, and an EVENT with `[` followed by an
+    /// event name that is a number or a string that is not reserved. Whether the rest is
+    /// well-formed JSON is left to the consumer: [`Payload::event_args`],
+    /// [`Payload::ack_args`] and [`Payload::deserialize`] fail on malformed JSON (their `Ok`
+    /// means the packet would have passed the full check), and [`Packet::validate`] runs the
+    /// full check on its own. A consumer must call [`Packet::validate`] before it passes the
+    /// raw JSON on (forwarding, re-emitting, storing) and wherever malformed JSON must close
+    /// the connection, as in the reference server. Every packet the default decoder refuses
+    /// is refused by one of these, with the same [`DecodeError`].
+    ///
+    /// Binary packets (`5`, `6`) are checked in full at once unless their placeholders can be
+    /// accounted for from the text alone (no escapes in the JSON, every placeholder written
+    /// exactly as `{"_placeholder":true,"num":N}`, one per attachment, as every encoder writes
+    /// them): a packet with misplaced or missing placeholders never waits for attachments.
+    ///
+    /// ```
+    /// use socketio_proto::{DecodeError, DecodeLimits, Decoder};
+    ///
+    /// let mut decoder = Decoder::new(DecodeLimits::default()).defer_json_check(true);
+    /// // The name is read at once; the rest is malformed, which the reader finds out.
+    /// let packet = decoder.decode_text(r#"2["chat",{"a":]"#.into()).unwrap().unwrap();
+    /// assert_eq!(packet.event_name().as_deref(), Some("chat"));
+    /// assert!(packet.payload().unwrap().event_args::<(serde_json::Value,)>().is_err());
+    /// assert!(matches!(packet.validate(), Err(DecodeError::InvalidJson(_))));
+    /// // Shape errors visible in the first bytes are still found at once.
+    /// assert_eq!(
+    ///     decoder.decode_text(r#"2["connect"]"#.into()),
+    ///     Err(DecodeError::ReservedEventName("connect".into()))
+    /// );
+    /// ```
+    #[must_use]
+    pub const fn defer_json_check(mut self, defer: bool) -> Self {
+        self.defer_json = defer;
+        self
     }
 
     /// The limits in force.
@@ -180,7 +229,12 @@ impl Decoder {
             _ => {}
         }
         if !json.is_empty() {
-            validate(head.ty, &json, head.attachments)?;
+            let deferred = self.defer_json
+                && shape_at_start(head.ty, &json)
+                && (!head.ty.is_binary() || placeholders_at_sight(&json, head.attachments));
+            if !deferred {
+                validate(head.ty, &json, head.attachments)?;
+            }
         } else if head.attachments > 0 {
             return Err(DecodeError::UnreferencedAttachment(0));
         }
@@ -245,6 +299,120 @@ fn build(head: Head, json: Utf8Bytes, attachments: Vec<Bytes>) -> Packet {
             data,
             id: ack.unwrap_or(AckId(0)),
         },
+    }
+}
+
+/// Whether the first bytes of `json` (non-empty) show the shape `ty` requires, so that the
+/// payload is valid if it is well-formed JSON.
+///
+/// A `false` is not a verdict: the caller then runs the full check, which finds the precise
+/// error (or accepts a spelling this fast path does not know).
+fn shape_at_start(ty: PacketType, json: &str) -> bool {
+    let b = json.as_bytes();
+    let i = skip_ws(b, 0);
+    match (ty, b.get(i)) {
+        (PacketType::Connect, Some(b'{'))
+        | (PacketType::ConnectError, Some(b'{' | b'"'))
+        | (PacketType::Ack | PacketType::BinaryAck, Some(b'[')) => true,
+        // Whitespace is ASCII, so `i + 1` and the next non-space are char boundaries.
+        (PacketType::Event | PacketType::BinaryEvent, Some(b'[')) => json
+            .get(skip_ws(b, i + 1)..)
+            .is_some_and(event_name_allowed),
+        _ => false,
+    }
+}
+
+/// Whether the placeholders of a binary packet can be accounted for from the text alone, and
+/// are right: the JSON has no escapes, every `_placeholder` in it starts a placeholder written
+/// exactly as `{"_placeholder":true,"num":N}`, and the `N`s are the indexes `0..attachments`,
+/// each once.
+///
+/// Without escapes, a key `_placeholder` is spelled as such, so the full check would find
+/// exactly these objects, provided the JSON is well-formed: a `{"` can only start an object
+/// there (inside a string, the quote would end the string, and `_placeholder` after a string
+/// is malformed). Well-formedness is left to the reader, as for other packets. A `false` sends
+/// the packet to the full check, which finds the precise error or accepts a spelling this
+/// does not know (whitespace, another key order, escapes).
+fn placeholders_at_sight(json: &str, attachments: usize) -> bool {
+    const HEAD: &[u8] = br#"{"_placeholder":true,"num":"#;
+    const KEY: &[u8] = b"_placeholder";
+    let b = json.as_bytes();
+    // `50-`/`60-` (no attachments) are rare: the full check. So is a number the full check
+    // parses and might find out of range (an exponent, or more than 300 digits), which a
+    // reader that skips the value would not notice.
+    if attachments == 0
+        || attachments > 64
+        || memchr::memchr(b'\\', b).is_some()
+        || !numbers_in_range(b)
+    {
+        return false;
+    }
+    let mut seen = 0u64;
+    let mut found = 0;
+    // `_` is rare in JSON, so looking for it first is cheaper than a substring searcher that
+    // is built per call.
+    let keys = memchr::memchr_iter(b'_', b).filter(|&at| b[at..].starts_with(KEY));
+    for at in keys {
+        let Some(start) = at.checked_sub(2) else {
+            return false;
+        };
+        let Some(digits) = b.get(start..).and_then(|s| s.strip_prefix(HEAD)) else {
+            return false;
+        };
+        let len = digits.iter().take_while(|c| c.is_ascii_digit()).count();
+        let index = match (digits.get(..len), digits.get(len)) {
+            (Some(b"0"), Some(b'}')) => 0,
+            (Some(d), Some(b'}')) if d.first().is_some_and(|&c| c != b'0') && len <= 2 => d
+                .iter()
+                .fold(0usize, |n, &c| n * 10 + usize::from(c - b'0')),
+            _ => return false,
+        };
+        if index >= attachments || seen & (1 << index) != 0 {
+            return false;
+        }
+        seen |= 1 << index;
+        found += 1;
+    }
+    found == attachments
+}
+
+/// Whether no number in `b` can be out of `f64` range: no exponent (a digit or `.` followed
+/// by `e`/`E`) and no run of more than 300 digits. Text inside strings counts too (so this
+/// may say `false` for a packet that is fine, never `true` for one that is not).
+fn numbers_in_range(b: &[u8]) -> bool {
+    let exponent = memchr::memchr2_iter(b'e', b'E', b)
+        .any(|i| i > 0 && (b[i - 1].is_ascii_digit() || b[i - 1] == b'.'));
+    !exponent && (b.len() <= 300 || !b.split(|c| !c.is_ascii_digit()).any(|run| run.len() > 300))
+}
+
+/// Index of the first byte at or after `i` that is not JSON whitespace.
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Whether the JSON value at the start of `rest` is an event name the reference accepts (a
+/// number, or a string that is not reserved), provided the JSON is well-formed.
+fn event_name_allowed(rest: &str) -> bool {
+    let b = rest.as_bytes();
+    match b.first() {
+        Some(b'-' | b'0'..=b'9') => true,
+        Some(b'"') => match b[1..].iter().position(|&c| c == b'"' || c == b'\\') {
+            // `rest[1..1 + end]` lies between two ASCII bytes: char boundaries.
+            Some(end) if b[1 + end] == b'"' => rest
+                .get(1..1 + end)
+                .is_some_and(|name| !is_reserved_event(name)),
+            // An escape: decode the string (rare; a malformed one goes to the full check).
+            Some(_) => {
+                let mut de = serde_json::Deserializer::from_str(rest);
+                <String as serde::Deserialize>::deserialize(&mut de)
+                    .is_ok_and(|name| !is_reserved_event(&name))
+            }
+            None => false,
+        },
+        _ => false,
     }
 }
 

@@ -6,6 +6,7 @@ use std::fmt;
 use bytes::Bytes;
 use engineio_proto::{Frame, Message, Utf8Bytes};
 
+use crate::error::DecodeError;
 use crate::namespace::{AckId, Namespace};
 
 /// The packet type digit on the wire.
@@ -347,6 +348,36 @@ impl Packet {
         }
     }
 
+    /// Checks the payload in full, as the reference parser does on receive: well-formed JSON
+    /// of the shape the packet type requires (see [`DecodeError`]), and in a packet with
+    /// attachments, one well-formed placeholder per attachment.
+    ///
+    /// Packets from a default [`Decoder`](crate::Decoder) have passed this check already; a
+    /// decoder that [defers the JSON check](crate::Decoder::defer_json_check) leaves it to the
+    /// consumer, which must run it before passing the raw JSON on.
+    ///
+    /// ```
+    /// use socketio_proto::{DecodeError, Namespace, Packet, PacketType, Payload};
+    ///
+    /// let p = Packet::Event { ns: Namespace::main(), data: Payload::from_json("[]"), ack: None };
+    /// assert_eq!(p.validate(), Err(DecodeError::InvalidPayload(PacketType::Event)));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The [`DecodeError`] the default decoder returns for the same packet.
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        let ty = self.packet_type();
+        match self.payload() {
+            None => Ok(()),
+            Some(p) if p.is_empty() => match p.attachments.len() {
+                0 => Ok(()),
+                _ => Err(DecodeError::UnreferencedAttachment(0)),
+            },
+            Some(p) => crate::validate::validate(ty, &p.json, p.attachments.len()),
+        }
+    }
+
     /// The type digit this packet is written with (`5`/`6` when it has attachments).
     #[must_use]
     pub fn packet_type(&self) -> PacketType {
@@ -410,19 +441,87 @@ impl Header<'_> {
     }
 
     pub(crate) fn write(&self, out: &mut String) {
-        use fmt::Write as _;
-        out.push(char::from(self.ty.digit()));
-        // Writing into a String cannot fail.
+        self.emit(|part| out.push_str(part));
+    }
+
+    /// Puts `4` and the header in front of `json`.
+    pub(crate) fn prepend(&self, json: &mut String) {
+        if self.ns.is_main() && self.ack.is_none() {
+            // The most common headers: `4` and the type digit, and binary packets with up to 9
+            // attachments.
+            const SHORT: [&str; 7] = ["40", "41", "42", "43", "44", "45", "46"];
+            const EVENTS: [&str; 9] = [
+                "451-", "452-", "453-", "454-", "455-", "456-", "457-", "458-", "459-",
+            ];
+            const ACKS: [&str; 9] = [
+                "461-", "462-", "463-", "464-", "465-", "466-", "467-", "468-", "469-",
+            ];
+            let short = match (self.ty, self.attachments.checked_sub(1)) {
+                (PacketType::BinaryEvent, Some(i)) => EVENTS.get(i),
+                (PacketType::BinaryAck, Some(i)) => ACKS.get(i),
+                (ty, _) if !ty.is_binary() => SHORT.get(usize::from(ty.digit() - b'0')),
+                _ => None,
+            };
+            if let Some(short) = short {
+                json.insert_str(0, short);
+                return;
+            }
+        }
+        let len = 1 + self.len();
+        let mut stack = [0u8; 64];
+        if let Some(buf) = stack.get_mut(..len) {
+            let mut at = 0;
+            let mut put = |part: &str| {
+                buf[at..at + part.len()].copy_from_slice(part.as_bytes());
+                at += part.len();
+            };
+            put("4");
+            self.emit(put);
+            // Made of `&str` pieces, so always UTF-8: the check of a few bytes cannot fail.
+            if let Ok(head) = std::str::from_utf8(buf) {
+                json.insert_str(0, head);
+                return;
+            }
+        }
+        // A long namespace.
+        let mut head = String::with_capacity(len);
+        head.push('4');
+        self.write(&mut head);
+        json.insert_str(0, &head);
+    }
+
+    /// Hands the header to `put` piece by piece.
+    fn emit(&self, mut put: impl FnMut(&str)) {
+        put(digit_str(u64::from(self.ty.digit() - b'0')));
         if self.ty.is_binary() {
-            let _ = write!(out, "{}-", self.attachments);
+            put_decimal(self.attachments as u64, &mut put);
+            put("-");
         }
         if !self.ns.is_main() {
-            out.push_str(self.ns.as_str());
-            out.push(',');
+            put(self.ns.as_str());
+            put(",");
         }
         if let Some(id) = self.ack {
-            let _ = write!(out, "{id}");
+            put_decimal(id.0, &mut put);
         }
+    }
+}
+
+/// The decimal digit `d` (0-9) as a one-byte string.
+fn digit_str(d: u64) -> &'static str {
+    const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    DIGITS[(d % 10) as usize]
+}
+
+/// Hands the decimal digits of `n` to `put`, most significant first.
+fn put_decimal(n: u64, put: &mut impl FnMut(&str)) {
+    let mut scale = 1u64;
+    while n / scale >= 10 {
+        scale *= 10;
+    }
+    while scale > 0 {
+        put(digit_str(n / scale));
+        scale /= 10;
     }
 }
 
@@ -437,11 +536,15 @@ pub(crate) fn decimal_len(mut n: u64) -> usize {
 
 /// Appends `s` as a JSON string literal, escaped exactly like `JSON.stringify`.
 pub(crate) fn push_json_str(out: &mut String, s: &str) {
-    // serde_json's escaping matches JSON.stringify for well-formed strings; writing into a
-    // Vec cannot fail, and the output of the serializer is UTF-8.
-    let mut buf = Vec::with_capacity(s.len() + 2);
-    let _ = serde_json::to_writer(&mut buf, s);
-    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
+    // serde_json's escaping matches JSON.stringify for well-formed strings, and serialising a
+    // string cannot fail.
+    out.push_str(&serde_json::to_string(s).unwrap_or_default());
 }
 
 /// An encoded packet: the text message and the binary attachments that follow it.
@@ -600,6 +703,36 @@ mod tests {
             let mut s = String::new();
             h.write(&mut s);
             assert_eq!(s.len(), h.len(), "{s}");
+        }
+        // `prepend` (with its shortcuts) writes what `write` writes.
+        let long = ns(&format!("/{}", "x".repeat(80)));
+        for ty in [
+            PacketType::Connect,
+            PacketType::Disconnect,
+            PacketType::Event,
+            PacketType::Ack,
+            PacketType::ConnectError,
+            PacketType::BinaryEvent,
+            PacketType::BinaryAck,
+        ] {
+            for attachments in [0, 1, 9, 10, 12] {
+                for ns in [&Namespace::main(), &n, &long] {
+                    for ack in [None, Some(AckId(0)), Some(AckId(987))] {
+                        let h = Header {
+                            ty,
+                            attachments,
+                            ns,
+                            ack,
+                        };
+                        let mut written = String::from("4");
+                        h.write(&mut written);
+                        written.push_str("[1]");
+                        let mut prepended = String::from("[1]");
+                        h.prepend(&mut prepended);
+                        assert_eq!(prepended, written);
+                    }
+                }
+            }
         }
         assert_eq!(decimal_len(0), 1);
         assert_eq!(decimal_len(9), 1);

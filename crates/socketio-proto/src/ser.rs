@@ -101,10 +101,11 @@ enum Body<'a> {
     Value,
 }
 
-/// Serialises `args` behind a header in one buffer: `4` + header + JSON.
+/// Serialises `args` and puts `4` + the header in front, in one buffer.
 ///
-/// Returns the message text (starting with `4`), the offset of the JSON in it, and the
-/// attachments.
+/// serde_json writes the JSON into a `String` of its own (so the text needs no UTF-8 check
+/// afterwards), and the header, known only once the attachments are counted, is moved in
+/// front of it: a copy of the JSON within its buffer, cheaper than a check of it.
 fn write<T: Serialize + ?Sized>(
     ty: PacketType,
     ns: &Namespace,
@@ -117,33 +118,13 @@ fn write<T: Serialize + ?Sized>(
     {
         return Err(EncodeError::ReservedEventName(name.to_owned()));
     }
-    // Room for the longest header this packet can have; the attachment count is only known at
-    // the end, so the header is written right-aligned in front of the JSON afterwards.
-    let widest = Header {
-        ty: binary(ty, true),
-        attachments: usize::MAX,
-        ns,
-        ack,
-    };
-    let room = 1 + widest.len();
-    let mut buf = Vec::with_capacity(room + 128);
-    buf.resize(room, b'4');
     let collector = Collector::default();
-    match body {
-        Body::Event(name) => {
-            buf.push(b'[');
-            json(&mut buf, &name)?;
-            let at = buf.len();
-            json(&mut buf, &Wrap(args, &collector))?;
-            splice_args(&mut buf, at, true);
-        }
-        Body::Args => {
-            let at = buf.len();
-            json(&mut buf, &Wrap(args, &collector))?;
-            splice_args(&mut buf, at, false);
-        }
-        Body::Value => json(&mut buf, &Wrap(args, &collector))?,
-    }
+    let json = match body {
+        Body::Event(name) => to_string(&ArgsArray::new(Some(name), args, &collector)),
+        Body::Args => to_string(&ArgsArray::new(None, args, &collector)),
+        Body::Value => to_string(&Wrap(args, &collector)),
+    };
+    let mut text = json?;
     let attachments = collector.0.into_inner();
     let header = Header {
         ty: binary(ty, !attachments.is_empty()),
@@ -151,14 +132,8 @@ fn write<T: Serialize + ?Sized>(
         ns,
         ack,
     };
-    let mut head = String::with_capacity(room);
-    head.push('4');
-    header.write(&mut head);
-    let start = room - head.len();
-    buf[start..room].copy_from_slice(head.as_bytes());
-    let text = String::from_utf8(buf).map_err(|e| EncodeError::Serialize(e.to_string()))?;
-    let message = Utf8Bytes::from(text).tail(start).unwrap_or_default();
-    Ok(Encoded::new(message, attachments))
+    header.prepend(&mut text);
+    Ok(Encoded::new(Utf8Bytes::from(text), attachments))
 }
 
 fn binary(ty: PacketType, with_attachments: bool) -> PacketType {
@@ -171,30 +146,394 @@ fn binary(ty: PacketType, with_attachments: bool) -> PacketType {
     }
 }
 
-fn json<T: Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) -> Result<(), EncodeError> {
-    value
-        .serialize(&mut serde_json::Serializer::new(buf))
-        .map_err(|e| EncodeError::Serialize(e.to_string()))
+fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, EncodeError> {
+    serde_json::to_string(value).map_err(|e| EncodeError::Serialize(e.to_string()))
 }
 
-/// Turns the JSON of `args` written at `at` into arguments: a tuple or sequence gives one
-/// argument per element, `()` (JSON `null`) none, anything else one argument.
-///
-/// For an event, `buf` holds `["name` before `at`; otherwise nothing of the array yet.
-fn splice_args(buf: &mut Vec<u8>, at: usize, after_name: bool) {
-    let written = &buf[at..];
-    if written == b"null" || written == b"[]" {
-        buf.truncate(at);
-        buf.extend_from_slice(if after_name { b"]" } else { b"[]" });
-    } else if written.first() == Some(&b'[') {
-        // `["name"[a,b]` → `["name",a,b]`; `[a,b]` is already the arguments array.
-        if after_name {
-            buf[at] = b',';
+/// How an argument list maps onto the elements of the packet's array.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+enum Spread {
+    /// A sequence or tuple: one element per item.
+    Items,
+    /// `()` or `None`: no elements.
+    Nothing,
+    /// Anything else: one element.
+    One,
+}
+
+/// The packet's JSON array: the event name (if any), then the arguments spread as
+/// [`Spread`] says.
+struct ArgsArray<'a, T: ?Sized> {
+    name: Option<&'a str>,
+    args: &'a T,
+    c: &'a Collector,
+    spread: Spread,
+}
+
+impl<'a, T: Serialize + ?Sized> ArgsArray<'a, T> {
+    fn new(name: Option<&'a str>, args: &'a T, c: &'a Collector) -> Self {
+        let spread = match args.serialize(Probe) {
+            Ok(spread) | Err(Probed(Some(spread))) => spread,
+            // The value's own error: the real pass reports it.
+            Err(Probed(None)) => Spread::One,
+        };
+        Self {
+            name,
+            args,
+            c,
+            spread,
         }
-    } else {
-        // A single argument: one byte must go in front of it (rare: a memmove).
-        buf.insert(at, if after_name { b',' } else { b'[' });
-        buf.push(b']');
+    }
+}
+
+impl<T: Serialize + ?Sized> Serialize for ArgsArray<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let named = usize::from(self.name.is_some());
+        match self.spread {
+            Spread::Items => self.args.serialize(Spreader {
+                inner: s,
+                name: self.name,
+                c: self.c,
+            }),
+            Spread::Nothing => {
+                let mut seq = s.serialize_seq(Some(named))?;
+                if let Some(name) = self.name {
+                    seq.serialize_element(name)?;
+                }
+                seq.end()
+            }
+            Spread::One => {
+                let mut seq = s.serialize_seq(Some(named + 1))?;
+                if let Some(name) = self.name {
+                    seq.serialize_element(name)?;
+                }
+                seq.serialize_element(&Wrap(self.args, self.c))?;
+                seq.end()
+            }
+        }
+    }
+}
+
+/// Finds out how a value spreads into arguments: it stops at the first serializer call.
+struct Probe;
+
+/// The answer of [`Probe`] when it had to stop a compound value, or the value's own error.
+#[derive(Debug)]
+struct Probed(Option<Spread>);
+
+impl std::fmt::Display for Probed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("probed")
+    }
+}
+
+impl std::error::Error for Probed {}
+
+impl serde::ser::Error for Probed {
+    fn custom<M: std::fmt::Display>(_: M) -> Self {
+        Self(None)
+    }
+}
+
+macro_rules! probe_one {
+    ($($method:ident($($ty:ty),*);)*) => {
+        $(fn $method(self, $(_: $ty),*) -> Result<Spread, Probed> {
+            Ok(Spread::One)
+        })*
+    };
+}
+
+impl Serializer for Probe {
+    type Ok = Spread;
+    type Error = Probed;
+    type SerializeSeq = serde::ser::Impossible<Spread, Probed>;
+    type SerializeTuple = serde::ser::Impossible<Spread, Probed>;
+    type SerializeTupleStruct = serde::ser::Impossible<Spread, Probed>;
+    type SerializeTupleVariant = serde::ser::Impossible<Spread, Probed>;
+    type SerializeMap = serde::ser::Impossible<Spread, Probed>;
+    type SerializeStruct = serde::ser::Impossible<Spread, Probed>;
+    type SerializeStructVariant = serde::ser::Impossible<Spread, Probed>;
+
+    probe_one! {
+        serialize_bool(bool);
+        serialize_i8(i8);
+        serialize_i16(i16);
+        serialize_i32(i32);
+        serialize_i64(i64);
+        serialize_i128(i128);
+        serialize_u8(u8);
+        serialize_u16(u16);
+        serialize_u32(u32);
+        serialize_u64(u64);
+        serialize_u128(u128);
+        serialize_f32(f32);
+        serialize_f64(f64);
+        serialize_char(char);
+        serialize_str(&str);
+        serialize_bytes(&[u8]);
+        serialize_unit_variant(&'static str, u32, &'static str);
+    }
+
+    fn serialize_none(self) -> Result<Spread, Probed> {
+        Ok(Spread::Nothing)
+    }
+
+    fn serialize_unit(self) -> Result<Spread, Probed> {
+        Ok(Spread::Nothing)
+    }
+
+    fn serialize_unit_struct(self, _: &'static str) -> Result<Spread, Probed> {
+        Ok(Spread::Nothing)
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<Spread, Probed> {
+        v.serialize(self)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        v: &T,
+    ) -> Result<Spread, Probed> {
+        v.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<Spread, Probed> {
+        Ok(Spread::One)
+    }
+
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Probed> {
+        Err(Probed(Some(Spread::Items)))
+    }
+
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Probed> {
+        Err(Probed(Some(Spread::Items)))
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, Probed> {
+        Err(Probed(Some(Spread::Items)))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, Probed> {
+        Err(Probed(Some(Spread::One)))
+    }
+
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Probed> {
+        Err(Probed(Some(Spread::One)))
+    }
+
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Probed> {
+        Err(Probed(Some(Spread::One)))
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, Probed> {
+        Err(Probed(Some(Spread::One)))
+    }
+}
+
+/// Serialises a sequence-like argument list as the packet's array, the event name first.
+/// Only the shapes [`Probe`] answered [`Spread::Items`] for reach it.
+struct Spreader<'a, S> {
+    inner: S,
+    name: Option<&'a str>,
+    c: &'a Collector,
+}
+
+impl<'a, S: Serializer> Spreader<'a, S> {
+    fn open(self, len: Option<usize>) -> Result<SpreadSeq<'a, S::SerializeSeq>, S::Error> {
+        let named = usize::from(self.name.is_some());
+        let mut inner = self.inner.serialize_seq(len.map(|n| n + named))?;
+        if let Some(name) = self.name {
+            inner.serialize_element(name)?;
+        }
+        Ok(SpreadSeq { inner, c: self.c })
+    }
+
+    fn changed<T>() -> Result<T, S::Error> {
+        Err(serde::ser::Error::custom(
+            "the arguments serialised differently on the second pass",
+        ))
+    }
+}
+
+macro_rules! spreader_changed {
+    ($($method:ident($($ty:ty),*);)*) => {
+        $(fn $method(self, $(_: $ty),*) -> Result<S::Ok, S::Error> {
+            Self::changed()
+        })*
+    };
+}
+
+impl<'a, S: Serializer> Serializer for Spreader<'a, S> {
+    type Ok = S::Ok;
+    type Error = S::Error;
+    type SerializeSeq = SpreadSeq<'a, S::SerializeSeq>;
+    type SerializeTuple = SpreadSeq<'a, S::SerializeSeq>;
+    type SerializeTupleStruct = SpreadSeq<'a, S::SerializeSeq>;
+    type SerializeTupleVariant = serde::ser::Impossible<S::Ok, S::Error>;
+    type SerializeMap = serde::ser::Impossible<S::Ok, S::Error>;
+    type SerializeStruct = serde::ser::Impossible<S::Ok, S::Error>;
+    type SerializeStructVariant = serde::ser::Impossible<S::Ok, S::Error>;
+
+    spreader_changed! {
+        serialize_bool(bool);
+        serialize_i8(i8);
+        serialize_i16(i16);
+        serialize_i32(i32);
+        serialize_i64(i64);
+        serialize_i128(i128);
+        serialize_u8(u8);
+        serialize_u16(u16);
+        serialize_u32(u32);
+        serialize_u64(u64);
+        serialize_u128(u128);
+        serialize_f32(f32);
+        serialize_f64(f64);
+        serialize_char(char);
+        serialize_str(&str);
+        serialize_bytes(&[u8]);
+        serialize_none();
+        serialize_unit();
+        serialize_unit_struct(&'static str);
+        serialize_unit_variant(&'static str, u32, &'static str);
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<S::Ok, S::Error> {
+        v.serialize(self)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        v: &T,
+    ) -> Result<S::Ok, S::Error> {
+        v.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<S::Ok, S::Error> {
+        Self::changed()
+    }
+
+    fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, S::Error> {
+        self.open(len)
+    }
+
+    fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, S::Error> {
+        self.open(Some(len))
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeTupleStruct, S::Error> {
+        self.open(Some(len))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, S::Error> {
+        Self::changed()
+    }
+
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
+        Self::changed()
+    }
+
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStruct, S::Error> {
+        Self::changed()
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, S::Error> {
+        Self::changed()
+    }
+}
+
+/// The packet's array, written by [`Spreader`]: every item of the argument list is one
+/// element.
+struct SpreadSeq<'a, C> {
+    inner: C,
+    c: &'a Collector,
+}
+
+impl<C: SerializeSeq> SerializeSeq for SpreadSeq<'_, C> {
+    type Ok = C::Ok;
+    type Error = C::Error;
+
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), C::Error> {
+        self.inner.serialize_element(&Wrap(v, self.c))
+    }
+
+    fn end(self) -> Result<C::Ok, C::Error> {
+        self.inner.end()
+    }
+}
+
+impl<C: SerializeSeq> SerializeTuple for SpreadSeq<'_, C> {
+    type Ok = C::Ok;
+    type Error = C::Error;
+
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), C::Error> {
+        self.inner.serialize_element(&Wrap(v, self.c))
+    }
+
+    fn end(self) -> Result<C::Ok, C::Error> {
+        self.inner.end()
+    }
+}
+
+impl<C: SerializeSeq> SerializeTupleStruct for SpreadSeq<'_, C> {
+    type Ok = C::Ok;
+    type Error = C::Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), C::Error> {
+        self.inner.serialize_element(&Wrap(v, self.c))
+    }
+
+    fn end(self) -> Result<C::Ok, C::Error> {
+        self.inner.end()
     }
 }
 
@@ -627,5 +966,101 @@ impl<C: SerializeStructVariant> SerializeStructVariant for Compound<'_, C> {
 
     fn end(self) -> Result<C::Ok, C::Error> {
         self.inner.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Serialize)]
+    struct Unit;
+
+    #[derive(serde::Serialize)]
+    struct Pair(u8, &'static str);
+
+    #[derive(serde::Serialize)]
+    struct List(Vec<u8>);
+
+    #[derive(serde::Serialize)]
+    struct Obj {
+        a: u8,
+    }
+
+    fn event<T: Serialize + ?Sized>(args: &T) -> String {
+        Encoded::event(&Namespace::main(), "e", args, None)
+            .unwrap()
+            .text()
+            .to_string()
+    }
+
+    fn ack<T: Serialize + ?Sized>(args: &T) -> String {
+        let ns = Namespace::new("/n").unwrap();
+        Encoded::ack(&ns, AckId(7), args)
+            .unwrap()
+            .text()
+            .to_string()
+    }
+
+    #[test]
+    fn argument_lists_spread_into_the_array() {
+        assert_eq!(event(&()), r#"2["e"]"#);
+        assert_eq!(event(&None::<u8>), r#"2["e"]"#);
+        assert_eq!(event(&Unit), r#"2["e"]"#);
+        assert_eq!(event(&Vec::<u8>::new()), r#"2["e"]"#);
+        assert_eq!(event(&(1, "a")), r#"2["e",1,"a"]"#);
+        assert_eq!(event(&Some((1, 2))), r#"2["e",1,2]"#);
+        assert_eq!(event(&vec![1, 2]), r#"2["e",1,2]"#);
+        assert_eq!(event(&Pair(1, "b")), r#"2["e",1,"b"]"#);
+        assert_eq!(event(&List(vec![3])), r#"2["e",3]"#);
+        assert_eq!(event(&((1, 2),)), r#"2["e",[1,2]]"#);
+        assert_eq!(event(&"x"), r#"2["e","x"]"#);
+        assert_eq!(event(&Some(5)), r#"2["e",5]"#);
+        assert_eq!(event(&Obj { a: 1 }), r#"2["e",{"a":1}]"#);
+        assert_eq!(
+            event(&Binary::from_static(b"z")),
+            r#"51-["e",{"_placeholder":true,"num":0}]"#
+        );
+        assert_eq!(
+            event(&(Binary::from_static(b"z"), [Binary::from_static(b"y")])),
+            r#"52-["e",{"_placeholder":true,"num":0},[{"_placeholder":true,"num":1}]]"#
+        );
+        assert_eq!(ack(&()), "3/n,7[]");
+        assert_eq!(ack(&(1,)), "3/n,7[1]");
+        assert_eq!(ack(&5), "3/n,7[5]");
+        assert_eq!(
+            ack(&vec![Binary::from_static(b"z")]),
+            r#"61-/n,7[{"_placeholder":true,"num":0}]"#
+        );
+    }
+
+    #[test]
+    fn long_headers_are_written_too() {
+        let long = format!("/{}", "n".repeat(100));
+        let ns = Namespace::new(long.as_str()).unwrap();
+        let enc = Encoded::event(
+            &ns,
+            "e",
+            &(Binary::from_static(b"z"),),
+            Some(AckId(u64::MAX)),
+        )
+        .unwrap();
+        assert_eq!(
+            enc.engineio_text().as_str(),
+            format!(
+                r#"451-{long},{}["e",{{"_placeholder":true,"num":0}}]"#,
+                u64::MAX
+            )
+        );
+    }
+
+    #[test]
+    fn serialisation_errors_are_reported() {
+        let mut bad = std::collections::HashMap::new();
+        bad.insert((1, 2), 3);
+        assert!(matches!(
+            Encoded::event(&Namespace::main(), "e", &(bad,), None),
+            Err(EncodeError::Serialize(_))
+        ));
     }
 }

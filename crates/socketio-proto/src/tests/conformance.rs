@@ -290,3 +290,40 @@ fn suite_32_invalid_ack_id() {
         Err(DecodeError::InvalidJson(_))
     ));
 }
+
+#[test]
+fn deferred_check_refuses_what_the_full_check_refuses() {
+    // `decode` also decodes with the JSON check deferred and compares; these are the inputs
+    // where the two could part: malformed JSON behind a valid start, a numeric event name out
+    // of f64 range (found by fuzzing: the typed reader skipped it unparsed), escapes.
+    for text in [
+        "2[22e9990] ",
+        r#"2["a",1e400]"#,
+        r#"2["a",{"b":]"#,
+        r#"2["a"]]"#,
+        r#"0{"a":1}x"#,
+        r#"4"unterminated"#,
+        r#"3/admin,1[1,]"#,
+        r#"2["\u0063onnect"]"#,
+        r#"2["\u00"]"#,
+        "2[\"a\u{1}\"]",
+        // Binary packets without attachments, and numbers out of range, take the full check.
+        "60-33[{\"1\u{0}\u{15}",
+        "60-0[1e400]",
+    ] {
+        let _ = decode(text);
+    }
+    // Found by fuzzing: a number the full walk of a binary packet parses (and refuses) must not
+    // reach a reader that would skip it.
+    let ph = r#"{"_placeholder":true,"num":0}"#;
+    for body in [
+        format!(r#"["a",1e400,{ph}]"#),
+        format!(r#"["a",{}1,{ph}]"#, "9".repeat(400)),
+    ] {
+        let text = format!("51-{body}");
+        assert!(matches!(
+            decode_with(&text, &[b"x"]),
+            Err(DecodeError::InvalidJson(_))
+        ));
+    }
+}

@@ -1,0 +1,218 @@
+//! Profiling harness for `socketio-proto`: runs one operation N times, each call in its own
+//! non-inlined function, so that callgrind reports its instructions per call. The inputs are
+//! the `event` and `binary_event` cases of the `socketio_codec` bench.
+//!
+//! ```sh
+//! cargo build --release -p socketio-benches --example sio_profile
+//! valgrind --tool=callgrind target/release/examples/sio_profile typed_event 20000
+//! ```
+//!
+//! Operations: `typed_event`, `json_typed_event`, `typed_ack`, `json_typed_ack`, `typed_bin`,
+//! `json_typed_bin`, `typed_large`, `json_typed_large` (the 16 KiB event), `enc_event`,
+//! `enc_ack`, `enc_bin`, `enc_connect`, `enc_large`, `json_enc_event`, `json_enc_bin`,
+//! `json_enc_large`.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a profiling harness on fixed, valid inputs"
+)]
+use std::hint::black_box;
+
+use bytes::Bytes;
+use engineio_proto::Utf8Bytes;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use socketio_proto::{AckId, Binary, DecodeLimits, Decoder, Encoded, Namespace, Packet};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Data {
+    foo: String,
+    arr: [u8; 3],
+}
+
+#[derive(Serialize, Deserialize)]
+struct Ph {
+    _placeholder: bool,
+    num: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Item {
+    id: u64,
+    name: String,
+    tags: Vec<String>,
+    score: f64,
+    online: bool,
+}
+
+/// The `event_16KB` argument of the bench: records until the JSON reaches 16 KiB.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Batch {
+    room: String,
+    items: Vec<Item>,
+}
+
+fn batch(min_json_len: usize) -> Batch {
+    let mut b = Batch {
+        room: "lobby".to_owned(),
+        items: Vec::new(),
+    };
+    let mut len = 0;
+    let mut i = 0u32;
+    while len < min_json_len {
+        let item = Item {
+            id: u64::from(i) * 7919,
+            name: format!("user-{i:05}"),
+            tags: vec![format!("t{}", i % 13), "member".to_owned()],
+            score: f64::from(i) * 0.25,
+            online: !i.is_multiple_of(3),
+        };
+        len += serde_json::to_string(&item).map_or(0, |s| s.len() + 1);
+        b.items.push(item);
+        i += 1;
+    }
+    b
+}
+
+#[inline(never)]
+fn ours_typed_large(text: Utf8Bytes) -> Batch {
+    let mut d = Decoder::new(DecodeLimits::default()).defer_json_check(true);
+    let p = d.decode_text(text).unwrap().unwrap();
+    p.payload().unwrap().event_args().unwrap()
+}
+
+#[inline(never)]
+fn json_typed_large(body: &str) -> (IgnoredAny, Batch) {
+    serde_json::from_str(body).unwrap()
+}
+
+#[inline(never)]
+fn ours_encode_large(ns: &Namespace, b: &Batch) -> Encoded {
+    Encoded::event(ns, "event", b, None).unwrap()
+}
+
+#[inline(never)]
+fn json_encode_large(b: &Batch) -> String {
+    serde_json::to_string(&("event", b)).unwrap()
+}
+
+#[inline(never)]
+fn ours_typed_ack(text: Utf8Bytes) -> Data {
+    let mut d = Decoder::new(DecodeLimits::default()).defer_json_check(true);
+    let p = d.decode_text(text).unwrap().unwrap();
+    p.payload().unwrap().ack_args().unwrap()
+}
+
+#[inline(never)]
+fn json_typed_ack(body: &str) -> (Data,) {
+    serde_json::from_str(body).unwrap()
+}
+
+#[inline(never)]
+fn ours_typed_event(text: Utf8Bytes) -> Data {
+    let mut d = Decoder::new(DecodeLimits::default()).defer_json_check(true);
+    let p = d.decode_text(text).unwrap().unwrap();
+    p.payload().unwrap().event_args().unwrap()
+}
+
+#[inline(never)]
+fn json_typed_event(body: &str) -> (IgnoredAny, Data) {
+    serde_json::from_str(body).unwrap()
+}
+
+#[inline(never)]
+fn ours_typed_bin(text: Utf8Bytes, a: Bytes) -> (Data, Binary) {
+    let mut d = Decoder::new(DecodeLimits::default()).defer_json_check(true);
+    d.decode_text(text).unwrap();
+    let p = d.decode_binary(a).unwrap().unwrap();
+    p.payload().unwrap().event_args().unwrap()
+}
+
+#[inline(never)]
+fn json_typed_bin(body: &str) -> (IgnoredAny, Data, Ph) {
+    serde_json::from_str(body).unwrap()
+}
+
+#[inline(never)]
+fn ours_encode_event(ns: &Namespace, d: &Data) -> Encoded {
+    Encoded::event(ns, "event", d, None).unwrap()
+}
+
+#[inline(never)]
+fn ours_encode_ack(ns: &Namespace, d: &Data) -> Encoded {
+    Encoded::ack(ns, AckId(0), d).unwrap()
+}
+
+#[inline(never)]
+fn ours_encode_bin(ns: &Namespace, d: &(Data, Binary)) -> Encoded {
+    Encoded::event(ns, "event", d, None).unwrap()
+}
+
+#[inline(never)]
+fn ours_encode_connect(ns: &Namespace) -> Encoded {
+    Packet::connect_ok(ns.clone(), "lv_VI97HAXpY6yYW").encode()
+}
+
+#[inline(never)]
+fn json_encode_event(d: &Data) -> String {
+    serde_json::to_string(&("event", d)).unwrap()
+}
+
+#[inline(never)]
+fn json_encode_bin(d: &Data) -> String {
+    serde_json::to_string(&(
+        "event",
+        d,
+        Ph {
+            _placeholder: true,
+            num: 0,
+        },
+    ))
+    .unwrap()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let op = args[1].as_str();
+    let n: usize = args[2].parse().unwrap();
+    let data = Data {
+        foo: "bar".into(),
+        arr: [1, 2, 3],
+    };
+    let ns = Namespace::main();
+    let text: Utf8Bytes = r#"2["event",{"foo":"bar","arr":[1,2,3]}]"#.into();
+    let body = r#"["event",{"foo":"bar","arr":[1,2,3]}]"#;
+    let btext: Utf8Bytes =
+        r#"51-["event",{"foo":"bar","arr":[1,2,3]},{"_placeholder":true,"num":0}]"#.into();
+    let bbody = r#"["event",{"foo":"bar","arr":[1,2,3]},{"_placeholder":true,"num":0}]"#;
+    let att = Bytes::from_static(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    let bd = (data.clone(), Binary(att.clone()));
+    let large = batch(16 * 1024);
+    let large_body = serde_json::to_string(&("event", &large)).unwrap();
+    let large_text: Utf8Bytes = format!("2{large_body}").into();
+    let atext: Utf8Bytes = r#"30[{"foo":"bar","arr":[1,2,3]}]"#.into();
+    let abody = r#"[{"foo":"bar","arr":[1,2,3]}]"#;
+    for _ in 0..n {
+        match op {
+            "typed_event" => drop(black_box(ours_typed_event(black_box(text.clone())))),
+            "json_typed_event" => drop(black_box(json_typed_event(black_box(body)))),
+            "typed_bin" => drop(black_box(ours_typed_bin(
+                black_box(btext.clone()),
+                att.clone(),
+            ))),
+            "json_typed_bin" => drop(black_box(json_typed_bin(black_box(bbody)))),
+            "enc_event" => drop(black_box(ours_encode_event(&ns, black_box(&data)))),
+            "enc_ack" => drop(black_box(ours_encode_ack(&ns, black_box(&data)))),
+            "enc_bin" => drop(black_box(ours_encode_bin(&ns, black_box(&bd)))),
+            "enc_connect" => drop(black_box(ours_encode_connect(black_box(&ns)))),
+            "json_enc_event" => drop(black_box(json_encode_event(black_box(&data)))),
+            "json_enc_bin" => drop(black_box(json_encode_bin(black_box(&data)))),
+            "typed_large" => drop(black_box(ours_typed_large(black_box(large_text.clone())))),
+            "json_typed_large" => drop(black_box(json_typed_large(black_box(&large_body)))),
+            "enc_large" => drop(black_box(ours_encode_large(&ns, black_box(&large)))),
+            "json_enc_large" => drop(black_box(json_encode_large(black_box(&large)))),
+            "typed_ack" => drop(black_box(ours_typed_ack(black_box(atext.clone())))),
+            "json_typed_ack" => drop(black_box(json_typed_ack(black_box(abody)))),
+            _ => panic!("op"),
+        }
+    }
+}
