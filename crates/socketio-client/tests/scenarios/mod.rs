@@ -568,7 +568,7 @@ pub(crate) async fn an_emit_followed_by_disconnect_or_close_is_delivered<B: Back
     }
 }
 
-/// Connection state recovery. An explicit disconnect followed by `connect` does not recover:
+/// Connection state recovery, over WebSocket and over polling. An explicit disconnect followed by `connect` does not recover:
 /// a fresh id, outside the old rooms. After a transport drop (not a disconnect), the automatic
 /// reconnection gets the same socket id and rooms back, and the events emitted to the socket
 /// and to its room while it was away arrive, in order, with `recovered` true.
@@ -577,9 +577,16 @@ pub(crate) async fn an_emit_followed_by_disconnect_or_close_is_delivered<B: Back
 /// `maxDisconnectionDuration`), so a later CONNECT with the same pid, which the client keeps
 /// as the JS client does, would recover it again there; ours recovers a session once.
 pub(crate) async fn connection_state_recovery_restores_id_rooms_and_missed_events<B: Backend>() {
+    for mode in [TransportMode::WebSocketOnly, TransportMode::PollingOnly] {
+        recovery_over::<B>(mode).await;
+    }
+}
+
+/// [`connection_state_recovery_restores_id_rooms_and_missed_events`] over one transport.
+async fn recovery_over<B: Backend>(mode: TransportMode) {
     let server = B::start_with_recovery().await;
     let manager = Manager::builder(&server.url())
-        .transports(TransportMode::WebSocketOnly)
+        .transports(mode)
         // Long enough for another client to connect and emit while this one is away (the
         // test checks that no reconnection attempt started before those emits were done).
         .reconnection_delay(Duration::from_millis(1000))
@@ -668,8 +675,8 @@ pub(crate) async fn connection_state_recovery_restores_id_rooms_and_missed_event
     wait_for(&mut events, |e| matches!(e, ManagerEvent::Reconnect(_))).await;
     assert_eq!(recv(&mut recovered).await, true);
     socket.wait_connected().await.unwrap();
-    assert!(socket.recovered());
-    assert_eq!(socket.id().as_deref(), Some(id.as_str()));
+    assert!(socket.recovered(), "{mode:?}");
+    assert_eq!(socket.id().as_deref(), Some(id.as_str()), "{mode:?}");
     for text in ["room 1", "socket", "room 2"] {
         assert_eq!(recv(&mut shouts).await, text);
     }
