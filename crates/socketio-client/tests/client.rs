@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use scenarios::WAIT;
 use socketio_client::{ErrorKind, Manager, ManagerEvent, TransportMode};
-use socketio_server::{Binary, ConnectError, SocketIo, SocketIoConfig};
+use socketio_server::{Binary, ConnectError, ConnectionStateRecovery, SocketIo, SocketIoConfig};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -20,6 +20,8 @@ use tokio::time::timeout;
 /// A server the tests can kill and restart on the same port.
 struct Server {
     io: SocketIo,
+    /// What `drop-transport` upgrades (a weak reference, so the handlers hold no cycle).
+    _handle: Arc<SocketIo>,
     port: u16,
     task: JoinHandle<()>,
     /// `(event, args JSON)` for every event the server handled.
@@ -28,11 +30,34 @@ struct Server {
 
 impl Server {
     async fn start(port: u16) -> Self {
+        Self::start_with(port, false).await
+    }
+
+    /// Starts on `port` (0: any free port), with connection state recovery when `csr`.
+    async fn start_with(port: u16, csr: bool) -> Self {
         let (tx, seen) = mpsc::unbounded_channel();
-        let io = SocketIo::new(SocketIoConfig::default()).unwrap();
+        let mut config = SocketIoConfig::default();
+        if csr {
+            config.connection_state_recovery = Some(ConnectionStateRecovery::default());
+        }
+        let io = SocketIo::new(config).unwrap();
+        let handle = Arc::new(io.clone());
+        let weak = Arc::downgrade(&handle);
         let tx2 = tx.clone();
         io.ns("/", move |socket: socketio_server::Socket| {
             let tx = tx2.clone();
+            let _ = socket.emit("recovered", &(socket.recovered(),));
+            // Closes the Engine.IO connection, not the namespace (the client reconnects).
+            // Every session: the scenario that uses it has only the caller's then.
+            let weak = weak.clone();
+            socket.on("drop-transport", move |_, _, _| {
+                let weak = weak.clone();
+                async move {
+                    if let Some(io) = weak.upgrade() {
+                        io.engine().close_all();
+                    }
+                }
+            });
             socket.on("echo", |s, args, ack| async move {
                 match ack {
                     Some(ack) => drop(ack.send_args(&args)),
@@ -148,6 +173,7 @@ impl Server {
         });
         Self {
             io,
+            _handle: handle,
             port,
             task,
             seen,
@@ -171,6 +197,10 @@ impl Server {
 impl scenarios::Backend for Server {
     async fn start(port: u16) -> Self {
         Self::start(port).await
+    }
+
+    async fn start_with_recovery() -> Self {
+        Self::start_with(0, true).await
     }
 
     fn port(&self) -> u16 {
@@ -249,6 +279,11 @@ async fn client_disconnect_does_not_reconnect_and_fails_pending_acks() {
 #[tokio::test]
 async fn an_emit_followed_by_disconnect_or_close_is_delivered() {
     scenarios::an_emit_followed_by_disconnect_or_close_is_delivered::<Server>().await;
+}
+
+#[tokio::test]
+async fn connection_state_recovery_restores_id_rooms_and_missed_events() {
+    scenarios::connection_state_recovery_restores_id_rooms_and_missed_events::<Server>().await;
 }
 
 #[tokio::test]
@@ -420,6 +455,11 @@ async fn the_catch_all_handler_sees_every_event_and_answers_unhandled_acks() {
         })
         .connect();
     socket.wait_connected().await.unwrap();
+    // The server's own emit on connect.
+    assert_eq!(
+        timeout(WAIT, seen.recv()).await.unwrap().unwrap(),
+        ("recovered".to_owned(), r#"["recovered",false]"#.to_owned())
+    );
     socket.emit("echo", &(1, "two")).unwrap();
     assert_eq!(
         timeout(WAIT, seen.recv()).await.unwrap().unwrap(),

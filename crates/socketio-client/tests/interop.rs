@@ -34,6 +34,10 @@ impl scenarios::Backend for NodeServer {
         Self::spawn(port, false).await
     }
 
+    async fn start_with_recovery() -> Self {
+        Self::spawn(0, true).await
+    }
+
     fn port(&self) -> u16 {
         self.port
     }
@@ -114,49 +118,5 @@ interop!(
     server_side_disconnect_does_not_reconnect,
     client_disconnect_does_not_reconnect_and_fails_pending_acks,
     an_emit_followed_by_disconnect_or_close_is_delivered,
+    connection_state_recovery_restores_id_rooms_and_missed_events,
 );
-
-#[tokio::test]
-#[ignore = "needs interop/node_modules: run by `cargo xtask test`"]
-async fn connection_state_recovery_replays_missed_events() {
-    use scenarios::Backend as _;
-    use socketio_client::{Manager, TransportMode};
-    use std::time::Duration;
-
-    let server = NodeServer::spawn(0, true).await;
-    let manager = Manager::builder(&server.url())
-        .transports(TransportMode::WebSocketOnly)
-        // Longer than the 100 ms after which the server broadcasts into the gap.
-        .reconnection_delay(Duration::from_millis(600))
-        .reconnection_delay_max(Duration::from_millis(1000))
-        .build()
-        .unwrap();
-    let (tx, mut got) = mpsc::unbounded_channel();
-    let (rtx, mut recovered) = mpsc::unbounded_channel();
-    let socket = manager
-        .socket("/")
-        .on("missed", move |_, (text,): (String,), _| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(text);
-            }
-        })
-        .on("recovered", move |_, (flag,): (bool,), _| {
-            let rtx = rtx.clone();
-            async move {
-                let _ = rtx.send(flag);
-            }
-        })
-        .connect();
-    socket.wait_connected().await.unwrap();
-    assert!(!socket.recovered());
-    assert!(!timeout(WAIT, recovered.recv()).await.unwrap().unwrap());
-    socket.emit("drop-transport", &()).unwrap();
-    // The broadcast happened while the client was away; the recovered session replays it.
-    assert_eq!(
-        timeout(WAIT, got.recv()).await.unwrap().unwrap(),
-        "during the gap"
-    );
-    assert!(socket.recovered());
-    drop(server);
-}

@@ -1,6 +1,6 @@
 //! Scenarios run against our server (`client.rs`) and the official npm `socket.io` server
 //! (`interop.rs`): transports, namespaces, auth, acks, binary, rooms, offline buffering,
-//! reconnection, retries, disconnect reasons.
+//! reconnection, retries, disconnect reasons, connection state recovery.
 
 #![allow(dead_code, reason = "each test binary uses its own subset")]
 
@@ -20,10 +20,16 @@ pub(crate) const WAIT: Duration = Duration::from_secs(10);
 /// A Socket.IO server with the test handlers (`echo`, `noreply`, `record`, `job`, `upload`,
 /// `ask`, `join`, `shout`, `kick`, and `/admin` behind an auth middleware) that a test can
 /// kill and start again on the same port.
+///
+/// Every server also emits `recovered` (its `socket.recovered`) to each socket of `/` that
+/// connects, and has `drop-transport`, which closes the caller's Engine.IO connection (not
+/// the namespace), so that the client reconnects.
 #[allow(async_fn_in_trait, reason = "used by the test binaries only")]
 pub(crate) trait Backend: Sized {
     /// Starts on `port` (0: any free port).
     async fn start(port: u16) -> Self;
+    /// Starts on any free port with connection state recovery on.
+    async fn start_with_recovery() -> Self;
     /// The port it listens on.
     fn port(&self) -> u16;
     /// Stops it the way a crash does.
@@ -560,4 +566,122 @@ pub(crate) async fn an_emit_followed_by_disconnect_or_close_is_delivered<B: Back
             "close: {close}"
         );
     }
+}
+
+/// Connection state recovery, over WebSocket and over polling. An explicit disconnect followed by `connect` does not recover:
+/// a fresh id, outside the old rooms. After a transport drop (not a disconnect), the automatic
+/// reconnection gets the same socket id and rooms back, and the events emitted to the socket
+/// and to its room while it was away arrive, in order, with `recovered` true.
+///
+/// The explicit disconnect comes first: the reference server keeps a recovered session (until
+/// `maxDisconnectionDuration`), so a later CONNECT with the same pid, which the client keeps
+/// as the JS client does, would recover it again there; ours recovers a session once.
+pub(crate) async fn connection_state_recovery_restores_id_rooms_and_missed_events<B: Backend>() {
+    for mode in [TransportMode::WebSocketOnly, TransportMode::PollingOnly] {
+        recovery_over::<B>(mode).await;
+    }
+}
+
+/// [`connection_state_recovery_restores_id_rooms_and_missed_events`] over one transport.
+async fn recovery_over<B: Backend>(mode: TransportMode) {
+    let server = B::start_with_recovery().await;
+    let manager = Manager::builder(&server.url())
+        .transports(mode)
+        // Long enough for another client to connect and emit while this one is away (the
+        // test checks that no reconnection attempt started before those emits were done).
+        .reconnection_delay(Duration::from_millis(1000))
+        .reconnection_delay_max(Duration::from_millis(1000))
+        .randomization_factor(0.0)
+        .build()
+        .unwrap();
+    let mut events = manager.events();
+    let (dtx, mut disconnects) = mpsc::unbounded_channel();
+    let socket = manager
+        .socket("/")
+        .on_disconnect(move |_, r| {
+            let _ = dtx.send(r);
+        })
+        .build();
+    let mut recovered = collect(&socket, "recovered");
+    let mut shouts = collect(&socket, "shout");
+    socket.connect();
+    socket.wait_connected().await.unwrap();
+    assert_eq!(recv(&mut recovered).await, false);
+    assert!(!socket.recovered());
+    let first = socket.id().unwrap();
+    socket
+        .emit_with_ack::<(), _>("join", &("r",))
+        .await
+        .unwrap();
+    let other_manager = builder(&server.url()).build().unwrap();
+    let other = other_manager.socket("/").connect();
+    other.wait_connected().await.unwrap();
+
+    // An explicit disconnect is not recoverable: the next connect gets a fresh socket.
+    socket.disconnect();
+    assert_eq!(
+        recv(&mut disconnects).await,
+        DisconnectReason::IoClientDisconnect
+    );
+    socket.connect();
+    socket.wait_connected().await.unwrap();
+    assert_eq!(recv(&mut recovered).await, false);
+    assert!(!socket.recovered());
+    let id = socket.id().unwrap();
+    assert_ne!(id, first);
+    // Not in the room any more: of a shout to the room then one to the new id, only the
+    // second arrives.
+    other.emit("shout", &("r", "old room")).unwrap();
+    other.emit("shout", &(id.as_str(), "fresh")).unwrap();
+    assert_eq!(recv(&mut shouts).await, "fresh");
+    socket
+        .emit_with_ack::<(), _>("join", &("r",))
+        .await
+        .unwrap();
+    // Only the checked socket is connected while the transport is dropped.
+    other_manager.close();
+    timeout(WAIT, other_manager.closed()).await.unwrap();
+
+    // The server closes the transport: the socket is gone on its side, kept for recovery.
+    // Forget the events of the explicit disconnect's close and reopen.
+    while events.try_recv().is_ok() {}
+    socket.emit("drop-transport", &()).unwrap();
+    assert_eq!(
+        recv(&mut disconnects).await,
+        DisconnectReason::TransportClose
+    );
+    assert!(socket.active(), "a transport close reconnects");
+
+    // Meanwhile another client emits to the room and to the socket's id.
+    let other_manager = builder(&server.url()).build().unwrap();
+    let other = other_manager.socket("/").connect();
+    other.wait_connected().await.unwrap();
+    other.emit("shout", &("r", "room 1")).unwrap();
+    other.emit("shout", &(id.as_str(), "socket")).unwrap();
+    other.emit("shout", &("r", "room 2")).unwrap();
+    // A round trip after the shouts: the server has handled them.
+    other
+        .emit_with_ack::<(), _>("join", &("other",))
+        .await
+        .unwrap();
+    while let Ok(e) = events.try_recv() {
+        assert!(
+            !matches!(e, ManagerEvent::ReconnectAttempt(_)),
+            "the reconnection started before the shouts were handled"
+        );
+    }
+
+    // The reconnection recovers the session: same id, the missed events in order.
+    wait_for(&mut events, |e| matches!(e, ManagerEvent::Reconnect(_))).await;
+    assert_eq!(recv(&mut recovered).await, true);
+    socket.wait_connected().await.unwrap();
+    assert!(socket.recovered(), "{mode:?}");
+    assert_eq!(socket.id().as_deref(), Some(id.as_str()), "{mode:?}");
+    for text in ["room 1", "socket", "room 2"] {
+        assert_eq!(recv(&mut shouts).await, text);
+    }
+    // Still in its room, and nothing else arrived.
+    other.emit("shout", &("r", "live")).unwrap();
+    assert_eq!(recv(&mut shouts).await, "live");
+    assert!(shouts.try_recv().is_err());
 }
