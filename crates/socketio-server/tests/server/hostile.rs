@@ -1,5 +1,5 @@
 //! Hostile input from the reliability catalogue that needs raw bytes or timeouts: polling
-//! misuse (A6, A7, A15, A18, A19), stalled and smuggled HTTP (A12, A13, A20, A21), the
+//! misuse (A6, A7, A11, A15, A18, A19), stalled and smuggled HTTP (A12, A13, A20, A21), the
 //! WebSocket layer (B3, B5-B17) and Socket.IO state abuse (D4, D5, D7, D8, D12, D13). Every
 //! test also checks that the server keeps serving another client. Timeouts run on tokio's
 //! paused clock.
@@ -1069,5 +1069,50 @@ async fn d4_no_connect_after_the_handshake_closes_after_the_connect_timeout() {
         "{waited:?}"
     );
     wait_sessions(&io, 1).await;
+    still_serving(&addr, &mut alive).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a11_a_chunked_post_crossing_the_limit_is_413_and_dispatches_nothing() {
+    let mut config = quiet_config();
+    config.engine.session.max_payload = 100;
+    let (io, addr) = start(config).await;
+    let mut alive = connected(&addr).await;
+    still_serving(&addr, &mut alive).await;
+    let ns = io.of("/").unwrap();
+    let received = ns.stats().packets_received;
+    let sid = polling_sid(&addr).await;
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    // Valid packets first (a CONNECT and an event), in a chunk under the limit.
+    let valid = "40\x1e42[\"echo\",\"a\"]";
+    let head = format!(
+        "POST {HANDSHAKE}&sid={sid} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n\
+         Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{valid}\r\n",
+        valid.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // Nothing is answered or dispatched while the body is incomplete.
+    let mut buf = [0u8; 64];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), stream.read(&mut buf))
+            .await
+            .is_err()
+    );
+    assert_eq!(ns.sockets().len(), 1);
+    // Then a chunk that crosses the limit.
+    let over = format!("\x1e42[\"echo\",\"{}\"]", "b".repeat(200));
+    let rest = format!("{:x}\r\n{over}\r\n0\r\n\r\n", over.len());
+    let _ = stream.write_all(rest.as_bytes()).await;
+    let (bytes, closed) = read_until_closed(&mut stream).await;
+    let raw = String::from_utf8_lossy(&bytes);
+    assert!(closed);
+    assert_eq!(statuses(&raw), [413], "{raw}");
+    // The session closed, and no packet of that body reached the namespace.
+    wait_sessions(&io, 1).await;
+    assert_eq!(ns.sockets().len(), 1);
+    assert_eq!(ns.stats().packets_received, received);
+    let q = format!("{HANDSHAKE}&sid={sid}");
+    assert_eq!(http(&addr, "GET", &q, b"", "text/plain").await.0, 400);
     still_serving(&addr, &mut alive).await;
 }
