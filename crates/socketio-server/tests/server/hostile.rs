@@ -1,5 +1,5 @@
 //! Hostile input from the reliability catalogue that needs raw bytes or timeouts: polling
-//! misuse (A6, A7, A11, A15, A18, A19), stalled and smuggled HTTP (A12, A13, A20, A21), the
+//! misuse (A6, A7, A9, A11, A15, A18, A19), stalled and smuggled HTTP (A12, A13, A20, A21), the
 //! WebSocket layer (B3, B5-B17) and Socket.IO state abuse (D4, D5, D7, D8, D12, D13). Every
 //! test also checks that the server keeps serving another client. Timeouts run on tokio's
 //! paused clock.
@@ -1114,5 +1114,58 @@ async fn a11_a_chunked_post_crossing_the_limit_is_413_and_dispatches_nothing() {
     assert_eq!(ns.stats().packets_received, received);
     let q = format!("{HANDSHAKE}&sid={sid}");
     assert_eq!(http(&addr, "GET", &q, b"", "text/plain").await.0, 400);
+    still_serving(&addr, &mut alive).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a9_a_second_concurrent_post_is_400_and_closes_the_session() {
+    let mut config = quiet_config();
+    config.engine.session.max_payload = 100;
+    let (io, addr) = start(config).await;
+    let mut alive = connected(&addr).await;
+    let received = io.of("/").unwrap().stats().packets_received;
+    let sid = polling_sid(&addr).await;
+    let post = |len: usize| {
+        format!(
+            "POST {HANDSHAKE}&sid={sid} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n\
+             Content-Length: {len}\r\n\r\n"
+        )
+    };
+    let body = format!("42[\"echo\",\"{}\"]", "a".repeat(80));
+    // The first POST near the limit is still sending its body...
+    let mut first = TcpStream::connect(&addr).await.unwrap();
+    first.set_nodelay(true).unwrap();
+    let head = post(body.len());
+    first.write_all(head.as_bytes()).await.unwrap();
+    first.write_all(&body.as_bytes()[..10]).await.unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), first.read(&mut buf))
+            .await
+            .is_err()
+    );
+    // ...when a second one arrives on the same sid: refused before its body is read (so at
+    // most one body is held), and the session closed.
+    let second = raw_http(
+        &addr,
+        format!(
+            "{}{body}",
+            post(body.len()).replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n")
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert_eq!(statuses(&second), [400], "{second}");
+    wait_sessions(&io, 1).await;
+    let _ = first.write_all(&body.as_bytes()[10..]).await;
+    let (bytes, _) = read_until_closed(&mut first).await;
+    let raw = String::from_utf8_lossy(&bytes);
+    // The first finds its session gone: no packet of either body was dispatched.
+    assert_eq!(statuses(&raw), [400], "{raw}");
+    assert!(
+        raw.ends_with(r#"{"code":1,"message":"Session ID unknown"}"#),
+        "{raw}"
+    );
+    assert_eq!(io.of("/").unwrap().stats().packets_received, received);
     still_serving(&addr, &mut alive).await;
 }
