@@ -327,6 +327,15 @@ impl<H: EngineHandler> Engine<H> {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        // One POST at a time, as the reference: a second one while the first is still being
+        // read or handled is refused before its body is read, and closes the session (A9).
+        if entry.shared.posting.swap(true, Ordering::AcqRel) {
+            let _ = entry
+                .shared
+                .push_http(Cmd::TransportError(ProtocolError::OverlappingPost));
+            return empty(StatusCode::BAD_REQUEST);
+        }
+        let _posting = PostingGuard(Arc::clone(&entry.shared));
         let binary = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -481,6 +490,15 @@ impl Drop for AbortGuard {
         if self.armed {
             let _ = self.shared.push_http(Cmd::PollAborted { id: self.id });
         }
+    }
+}
+
+/// Clears the session's POST-in-progress mark when the POST ends or its future is dropped.
+struct PostingGuard(Arc<Shared>);
+
+impl Drop for PostingGuard {
+    fn drop(&mut self) {
+        self.0.posting.store(false, Ordering::Release);
     }
 }
 

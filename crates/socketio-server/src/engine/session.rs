@@ -60,6 +60,8 @@ pub(crate) enum Cmd {
 pub(crate) struct Shared {
     close: Notify,
     closing: AtomicBool,
+    /// A POST body is being read for this session (A9: a second one is an overlap).
+    pub(crate) posting: AtomicBool,
     queue: Mutex<Queue>,
     wake: Notify,
     capacity: usize,
@@ -90,6 +92,7 @@ impl Shared {
         Self {
             close: Notify::new(),
             closing: AtomicBool::new(false),
+            posting: AtomicBool::new(false),
             queue: Mutex::new(Queue::default()),
             wake: Notify::new(),
             capacity: capacity.max(1),
