@@ -385,7 +385,11 @@ impl<C: Connection> SessionTask<C> {
             .remove(&sid);
         self.shared.close_queue();
         if let Some(mut ws) = self.ws.take() {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ws.close(None)).await;
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(1),
+                WsStream::close(&mut ws, None),
+            )
+            .await;
         }
         // Handlers still running finish on their own.
         if !self.tasks.is_empty() {
@@ -428,7 +432,7 @@ impl<C: Connection> SessionTask<C> {
                             tokio::spawn(async move {
                                 let _ = tokio::time::timeout(
                                     std::time::Duration::from_secs(1),
-                                    ws.close(None),
+                                    WsStream::close(&mut ws, None),
                                 )
                                 .await;
                             });
@@ -513,9 +517,11 @@ impl<C: Connection> SessionTask<C> {
             Cmd::Upgrade(mut ws) => {
                 if self.ws.is_some() || self.session.handle_ws_open(now).is_err() {
                     tokio::spawn(async move {
-                        let _ =
-                            tokio::time::timeout(std::time::Duration::from_secs(1), ws.close(None))
-                                .await;
+                        let _ = tokio::time::timeout(
+                            std::time::Duration::from_secs(1),
+                            WsStream::close(&mut ws, None),
+                        )
+                        .await;
                     });
                 } else {
                     self.ws = Some(ws);
