@@ -181,9 +181,13 @@ impl Args {
 // ---------------------------------------------------------------------------------------------
 // The server process, read from /proc
 
-/// Server CPU time (user + system) in seconds.
-fn server_cpu(pid: u32) -> io::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+/// CPU time (user + system) of a process in seconds; `None` is this process.
+fn cpu_of(pid: Option<u32>) -> io::Result<f64> {
+    let path = pid.map_or_else(
+        || "/proc/self/stat".to_owned(),
+        |p| format!("/proc/{p}/stat"),
+    );
+    let stat = std::fs::read_to_string(path)?;
     // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = stat
         .rsplit_once(')')
@@ -197,6 +201,11 @@ fn server_cpu(pid: u32) -> io::Result<f64> {
             .ok_or_else(|| io::Error::other("bad /proc stat field"))
     };
     Ok((ticks(14)? + ticks(15)?) / clock_ticks())
+}
+
+/// Server CPU time (user + system) in seconds.
+fn server_cpu(pid: u32) -> io::Result<f64> {
+    cpu_of(Some(pid))
 }
 
 /// `sysconf(_SC_CLK_TCK)`: 100 on every Linux configuration this runs on.
@@ -532,6 +541,7 @@ async fn measure_window(
     handles: Vec<JoinHandle<io::Result<()>>>,
 ) -> io::Result<Value> {
     tokio::time::sleep(args.warmup).await;
+    let own0 = cpu_of(None)?;
     let (cpu0, n0, t0) = (
         server_cpu(args.server_pid)?,
         st.received.get(),
@@ -545,6 +555,7 @@ async fn measure_window(
         t0.elapsed().as_secs_f64(),
     );
     st.phase.set(Phase::Stop);
+    let own = cpu_of(None)? - own0;
     let rss = server_rss(args.server_pid)?;
     let mut errors = Vec::new();
     let drain = async {
@@ -567,6 +578,7 @@ async fn measure_window(
         "ack_per_s": acks as f64 / wall,
         "server_cpu_s": cpu,
         "server_cpu_util": cpu / wall,
+        "loadgen_cpu_util": own / wall,
         "server_cpu_us_per_ack": if acks > 0 { cpu * 1e6 / acks as f64 } else { 0.0 },
         "acks_per_server_cpu_s": if cpu > 0.0 { acks as f64 / cpu } else { 0.0 },
         "latency": percentiles(&hist),
