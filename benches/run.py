@@ -5,6 +5,7 @@ One command:
 
     python3 benches/run.py            # full run (< 15 min): writes docs/benchmarks-suite.{md,json}
     python3 benches/run.py --quick    # smoke test (seconds): correctness only, writes to target/
+    python3 benches/run.py --codec    # also the criterion codec benches, in the same report
 
 It builds the release binaries of `socketio-benches` (the servers and `loadgen`), installs the
 Node server's dependencies with `npm ci`, then for every case runs the servers interleaved
@@ -278,7 +279,44 @@ def fmt(v):
     return f"{v:,.0f}"
 
 
-def report_md(info, summary, runs, quick, json_name):
+def run_codec(pin_cpu):
+    """The criterion codec benches (benches/benches/*.rs), short settings, one core; returns
+    {group: {function: median ns}} read from criterion's estimates."""
+    tdir = target_dir()
+    crit = os.path.join(tdir, "criterion")
+    cmd = ["cargo", "bench", "--locked", "-p", "socketio-benches", "--bench", "engineio_codec", "--bench",
+           "socketio_codec", "--", "--warm-up-time", "0.2", "--measurement-time", "0.6", "--noplot"]
+    print("criterion codec benches (short settings) ...", flush=True)
+    started = time.time()
+    subprocess.run(pin(pin_cpu, cmd), cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    out = {}
+    for group in sorted(os.listdir(crit)) if os.path.isdir(crit) else []:
+        gdir = os.path.join(crit, group)
+        for fn in sorted(os.listdir(gdir)):
+            est = os.path.join(gdir, fn, "new", "estimates.json")
+            if os.path.isfile(est) and os.path.getmtime(est) >= started:
+                with open(est) as f:
+                    out.setdefault(group, {})[fn] = json.load(f)["median"]["point_estimate"]
+    return out
+
+
+def codec_md(codec):
+    L = ["", "## Codec benches (criterion, same invocation)", "",
+         "`cargo bench -p socketio-benches --bench engineio_codec --bench socketio_codec -- --warm-up-time 0.2 "
+         "--measurement-time 0.6`, pinned to CPU 1, median ns per operation; the longer runs and the method are in "
+         "`docs/benchmarks.md`. Engine.IO: `theirs` is engineioxide-core. Socket.IO: socketioxide-parser-common and "
+         "serde_json (the ceiling).", "",
+         "| case | ours ns | peer | peer ns | ours/peer |", "|---|---:|---|---:|---:|"]
+    for group, fns in sorted(codec.items()):
+        if "ours" not in fns:
+            continue
+        for peer in ["theirs", "socketioxide", "serde_json"]:
+            if peer in fns and fns[peer]:
+                L.append(f"| {group} | {fns['ours']:,.1f} | {peer} | {fns[peer]:,.1f} | {fns['ours'] / fns[peer]:.2f} |")
+    return L
+
+
+def report_md(info, summary, runs, quick, json_name, codec=None):
     L = []
     L.append("# End-to-end benchmark suite: ours vs socketioxide vs Node socket.io vs the floor")
     L.append("")
@@ -355,6 +393,8 @@ def report_md(info, summary, runs, quick, json_name):
             L.append("")
             for line in extra:
                 L.append(f"- {line}")
+    if codec:
+        L.extend(codec_md(codec))
     bad = [(r["case"], r["round"], r["server"], r["problems"]) for r in runs if r["problems"]]
     slack = [r for r in runs if r.get("not_cpu_bound") and not r["problems"]]
     L.append("")
@@ -447,6 +487,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small N, a few seconds: correctness smoke test")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 5; quick 1)")
     ap.add_argument("--only", default=None, help="run only cases whose name contains this")
+    ap.add_argument("--codec", action="store_true",
+                    help="also run the criterion codec benches (short settings) and add them to the report")
     ap.add_argument("--no-build", action="store_true", help="skip cargo build and npm ci")
     ap.add_argument("--out", default=None, help="output prefix (default docs/benchmarks-suite; quick: target dir)")
     args = ap.parse_args()
@@ -488,15 +530,16 @@ def main():
                          "extra": extra_lines(case, case_runs, servers),
                          "churn": {s: [r[s]["churn_plateau_ratio"] for r in case_runs if "churn_plateau_ratio" in r[s]]
                                    for s in servers}}
+    codec = run_codec(1) if args.codec else None
     info["wall_s"] = round(time.time() - started, 1)
     info["loadavg_end"] = os.getloadavg()[0]
     info["loaded"] = max(info["loadavg_start"], info["loadavg_end"]) >= 1.0
     out = args.out or (os.path.join(target_dir(), "benchmarks-suite-quick") if args.quick
                        else os.path.join(ROOT, "docs", "benchmarks-suite"))
     with open(out + ".json", "w") as f:
-        json.dump({"info": info, "summary": summary, "runs": runs}, f, indent=1)
+        json.dump({"info": info, "summary": summary, "runs": runs, "codec": codec}, f, indent=1)
     with open(out + ".md", "w") as f:
-        f.write(report_md(info, summary, runs, args.quick, os.path.basename(out) + ".json"))
+        f.write(report_md(info, summary, runs, args.quick, os.path.basename(out) + ".json", codec))
     print(f"wrote {out}.md and {out}.json ({info['wall_s']} s)")
     if args.quick:
         bad = [r for r in runs if r["problems"]]
