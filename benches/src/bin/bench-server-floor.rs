@@ -128,3 +128,33 @@ fn announce(port: u16) -> std::io::Result<()> {
     writeln!(stdout, "listening {port}")?;
     stdout.flush()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(r: Reply) -> Option<String> {
+        match r {
+            Reply::Send(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn echo_with_ack_is_rewritten_to_an_ack_with_the_same_argument() {
+        assert_eq!(
+            sent(rewrite("4217[\"echo\",\"abc\"]")).as_deref(),
+            Some("4317[\"abc\"]")
+        );
+    }
+
+    #[test]
+    fn join_and_fan_are_recognised() {
+        assert!(matches!(rewrite("420[\"join\",\"bench\"]"), Reply::Join(s) if s == "430[true]"));
+        assert!(
+            matches!(rewrite("42[\"fan\",{\"a\":1}]"), Reply::Fan(s) if s == "42[\"m\",{\"a\":1}]")
+        );
+        assert!(matches!(rewrite("3"), Reply::None));
+        assert!(sent(rewrite("40")).is_some_and(|s| s.starts_with("40{\"sid\":")));
+    }
+}

@@ -1081,3 +1081,46 @@ async fn poll_mode(args: &Args) -> io::Result<Value> {
     out["connect_s"] = json!(connect_s);
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_frames_are_masked_with_a_zero_key_and_sized_in_the_right_form() {
+        let small = frame(OP_TEXT, b"40");
+        assert_eq!(small, [0x81, 0x82, 0, 0, 0, 0, b'4', b'0']);
+        let mid = frame(OP_TEXT, &[b'a'; 126]);
+        assert_eq!(&mid[..4], &[0x81, 0x80 | 126, 0, 126]);
+        assert_eq!(mid.len(), 4 + 4 + 126);
+        let big = frame(OP_TEXT, &vec![b'a'; 70_000]);
+        assert_eq!(&big[..2], &[0x81, 0x80 | 127]);
+        assert_eq!(&big[2..10], &70_000u64.to_be_bytes());
+        assert_eq!(big.len(), 10 + 4 + 70_000);
+    }
+
+    #[test]
+    fn ack_ids_are_read_after_43() {
+        assert_eq!(ack_id(b"430[\"x\"]"), Some((0, 1)));
+        assert_eq!(ack_id(b"4315[true]"), Some((15, 2)));
+        assert_eq!(ack_id(b"43[1]"), None);
+        assert_eq!(ack_id(b"42[\"m\",1]"), None);
+        assert_eq!(ack_id(b"431234567890[1]"), None);
+    }
+
+    #[test]
+    fn payloads_are_json_strings_of_the_asked_length() {
+        let p = payload_json(16);
+        assert_eq!(p.len(), 18);
+        assert_eq!(
+            serde_json::from_str::<String>(&p).map(|s| s.len()).ok(),
+            Some(16)
+        );
+    }
+
+    #[test]
+    fn find_locates_the_end_of_the_response_head() {
+        assert_eq!(find(b"HTTP/1.1 101 OK\r\n\r\nrest", b"\r\n\r\n"), Some(15));
+        assert_eq!(find(b"partial\r\n", b"\r\n\r\n"), None);
+    }
+}
