@@ -58,7 +58,7 @@ def cases(quick):
         ("ack-1000c-16B", ["--mode", "ack", "--conns", "1000", "--payload", "16"] + t, SERVERS, "ack"),
         ("ack-1000c-1KB", ["--mode", "ack", "--conns", "1000", "--payload", "1024"] + t, SERVERS, "ack"),
         ("ack-100c-16B-pipe16", ["--mode", "ack", "--conns", "100", "--payload", "16", "--inflight", "16"] + t, SERVERS, "ack"),
-        ("room-1k", ["--mode", "room", "--conns", "1000", "--payload", "100", "--rounds", "30", "--settle-ms", "500"], SERVERS, "room"),
+        ("room-1k", ["--mode", "room", "--conns", "1000", "--payload", "100", "--rounds", "60", "--settle-ms", "500"], SERVERS, "room"),
         ("room-10k", ["--mode", "room", "--conns", "10000", "--payload", "100", "--rounds", "10", "--settle-ms", "1000", "--churn"], SERVERS, "room"),
         ("poll-100c-16B", ["--mode", "poll", "--conns", "100", "--payload", "16"] + t, ["ours", "socketioxide", "node"], "ack"),
     ]
