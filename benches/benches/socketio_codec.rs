@@ -27,6 +27,7 @@
 //! attachments, that serde_json writes the same body, and that all three decode to the value
 //! that was encoded.
 
+use socketio_benches::{Batch, batch};
 use std::hint::black_box;
 use std::marker::PhantomData;
 
@@ -60,45 +61,6 @@ fn data() -> Data {
         foo: "bar".to_owned(),
         arr: [1, 2, 3],
     }
-}
-
-/// One record of the large payloads.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Item {
-    id: u64,
-    name: String,
-    tags: Vec<String>,
-    score: f64,
-    online: bool,
-}
-
-/// A large event argument: records until the JSON reaches the wanted size.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Batch {
-    room: String,
-    items: Vec<Item>,
-}
-
-fn batch(min_json_len: usize) -> Batch {
-    let mut b = Batch {
-        room: "lobby".to_owned(),
-        items: Vec::new(),
-    };
-    let mut len = 0;
-    let mut i = 0u32;
-    while len < min_json_len {
-        let item = Item {
-            id: u64::from(i) * 7919,
-            name: format!("user-{i:05}"),
-            tags: vec![format!("t{}", i % 13), "member".to_owned()],
-            score: f64::from(i) * 0.25,
-            online: !i.is_multiple_of(3),
-        };
-        len += serde_json::to_string(&item).map_or(0, |s| s.len() + 1);
-        b.items.push(item);
-        i += 1;
-    }
-    b
 }
 
 /// The JSON of an attachment placeholder, for the serde_json ceiling.

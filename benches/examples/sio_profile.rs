@@ -15,6 +15,7 @@
     clippy::unwrap_used,
     reason = "a profiling harness on fixed, valid inputs"
 )]
+use socketio_benches::{Batch, batch};
 use std::hint::black_box;
 
 use bytes::Bytes;
@@ -33,44 +34,6 @@ struct Data {
 struct Ph {
     _placeholder: bool,
     num: usize,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Item {
-    id: u64,
-    name: String,
-    tags: Vec<String>,
-    score: f64,
-    online: bool,
-}
-
-/// The `event_16KB` argument of the bench: records until the JSON reaches 16 KiB.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Batch {
-    room: String,
-    items: Vec<Item>,
-}
-
-fn batch(min_json_len: usize) -> Batch {
-    let mut b = Batch {
-        room: "lobby".to_owned(),
-        items: Vec::new(),
-    };
-    let mut len = 0;
-    let mut i = 0u32;
-    while len < min_json_len {
-        let item = Item {
-            id: u64::from(i) * 7919,
-            name: format!("user-{i:05}"),
-            tags: vec![format!("t{}", i % 13), "member".to_owned()],
-            score: f64::from(i) * 0.25,
-            online: !i.is_multiple_of(3),
-        };
-        len += serde_json::to_string(&item).map_or(0, |s| s.len() + 1);
-        b.items.push(item);
-        i += 1;
-    }
-    b
 }
 
 #[inline(never)]

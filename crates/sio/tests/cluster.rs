@@ -5,15 +5,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
 
 mod common;
 
-use common::{Sio, WAIT};
-
-type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
+use common::{Sio, WAIT, client, next, send};
 
 const REDIS: &str = "redis://127.0.0.1:6379";
 
@@ -43,37 +39,6 @@ async fn ensure_redis() {
     }
 }
 
-/// Next text frame, answering pings; `None` once closed.
-async fn next(ws: &mut Ws) -> Option<String> {
-    loop {
-        let frame = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("a frame in time")?;
-        match frame {
-            Ok(Message::Text(t)) if t.as_str() == "2" => ws.send(Message::text("3")).await.ok()?,
-            Ok(Message::Text(t)) => return Some(t.to_string()),
-            Ok(Message::Close(_)) | Err(_) => return None,
-            Ok(_) => {}
-        }
-    }
-}
-
-async fn send(ws: &mut Ws, text: &str) {
-    ws.send(Message::text(text.to_owned())).await.unwrap();
-}
-
-/// A WebSocket client of namespace `/`, past the `welcome` event.
-async fn client(addr: &str) -> Ws {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-    let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
-    assert!(next(&mut ws).await.unwrap().starts_with("0{\"sid\":"));
-    send(&mut ws, "40").await;
-    assert!(next(&mut ws).await.unwrap().starts_with("40{\"sid\":"));
-    assert!(next(&mut ws).await.unwrap().starts_with("42[\"welcome\","));
-    ws
-}
-
 /// A `sio serve --redis` node, once it has joined the cluster.
 async fn node(key: &str) -> Sio {
     let mut sio = Sio::start(&["--quiet", "--redis", REDIS, "--redis-key", key]).await;
@@ -92,8 +57,8 @@ async fn two_nodes_share_rooms_broadcasts_and_counts() {
     let key = format!("sio-cluster-test-{}-{nanos}", std::process::id());
     let one = node(&key).await;
     let two = node(&key).await;
-    let mut a = client(&one.addr).await;
-    let mut b = client(&two.addr).await;
+    let (mut a, _) = client(&one.addr).await;
+    let (mut b, _) = client(&two.addr).await;
 
     send(&mut b, r#"421["join","lobby"]"#).await;
     assert_eq!(next(&mut b).await.unwrap(), r#"431[["lobby"]]"#);
@@ -124,7 +89,7 @@ async fn a_redis_password_is_not_printed() {
         line,
         "sio: waiting for Redis at redis://user:***@127.0.0.1:1"
     );
-    let mut a = client(&sio.addr).await;
+    let (mut a, _) = client(&sio.addr).await;
     send(&mut a, r#"421["echo","still serving"]"#).await;
     assert_eq!(next(&mut a).await.unwrap(), r#"431["still serving"]"#);
 }

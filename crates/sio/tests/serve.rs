@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
 #![allow(clippy::missing_panics_doc, reason = "tests")]
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -14,50 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 mod common;
 
-use common::{Sio, WAIT};
-
-type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
-
-/// Next text frame, skipping pings; binary frames show as `<bin HEX>`; `None` once closed.
-async fn next(ws: &mut Ws) -> Option<String> {
-    loop {
-        match tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("a frame in time")?
-        {
-            Ok(Message::Text(t)) if t.as_str() == "2" => ws.send(Message::text("3")).await.ok()?,
-            Ok(Message::Text(t)) => return Some(t.to_string()),
-            Ok(Message::Binary(b)) => {
-                let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-                return Some(format!("<bin {hex}>"));
-            }
-            Ok(Message::Close(_)) | Err(_) => return None,
-            Ok(_) => {}
-        }
-    }
-}
-
-async fn send(ws: &mut Ws, text: &str) {
-    ws.send(Message::text(text.to_owned())).await.unwrap();
-}
-
-/// A WebSocket client connected to namespace `/`, past the `welcome` event; returns its
-/// socket id too.
-async fn client(addr: &str) -> (Ws, String) {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-    let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
-    assert!(next(&mut ws).await.unwrap().starts_with("0{\"sid\":"));
-    send(&mut ws, "40").await;
-    let reply = next(&mut ws).await.unwrap();
-    let sid: Value = serde_json::from_str(reply.strip_prefix("40").unwrap()).unwrap();
-    let id = sid["sid"].as_str().unwrap().to_owned();
-    assert_eq!(
-        next(&mut ws).await.unwrap(),
-        format!("42[\"welcome\",\"{id}\"]")
-    );
-    (ws, id)
-}
+use common::{Sio, WAIT, Ws, client, next, send};
 
 /// A WebSocket client connected to `/chat` with `auth`, past the connect reply.
 async fn chat_client(addr: &str, auth: &Value) -> Ws {

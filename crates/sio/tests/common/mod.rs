@@ -10,6 +10,13 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A raw WebSocket Engine.IO connection.
+pub(crate) type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
+
 /// Bound of every wait in these tests.
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
@@ -138,4 +145,45 @@ pub(crate) async fn sio(args: &[&str]) -> (bool, String, String) {
         String::from_utf8(out.stdout).unwrap(),
         String::from_utf8(out.stderr).unwrap(),
     )
+}
+
+/// Next text frame, skipping pings; binary frames show as `<bin HEX>`; `None` once closed.
+pub(crate) async fn next(ws: &mut Ws) -> Option<String> {
+    loop {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("a frame in time")?
+        {
+            Ok(Message::Text(t)) if t.as_str() == "2" => ws.send(Message::text("3")).await.ok()?,
+            Ok(Message::Text(t)) => return Some(t.to_string()),
+            Ok(Message::Binary(b)) => {
+                let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                return Some(format!("<bin {hex}>"));
+            }
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+pub(crate) async fn send(ws: &mut Ws, text: &str) {
+    ws.send(Message::text(text.to_owned())).await.unwrap();
+}
+
+/// A WebSocket client connected to namespace `/`, past the `welcome` event; returns its
+/// socket id too.
+pub(crate) async fn client(addr: &str) -> (Ws, String) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+    let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    assert!(next(&mut ws).await.unwrap().starts_with("0{\"sid\":"));
+    send(&mut ws, "40").await;
+    let reply = next(&mut ws).await.unwrap();
+    let sid: serde_json::Value = serde_json::from_str(reply.strip_prefix("40").unwrap()).unwrap();
+    let id = sid["sid"].as_str().unwrap().to_owned();
+    assert_eq!(
+        next(&mut ws).await.unwrap(),
+        format!("42[\"welcome\",\"{id}\"]")
+    );
+    (ws, id)
 }
