@@ -325,7 +325,7 @@ def report_md(info, summary, runs, quick, json_name, codec=None):
     L.append("")
     if info["loaded"]:
         L.append(f"**Taken on a loaded machine** (1-minute load average {info['loadavg_start']:.2f} at the start, "
-                 f"{info['loadavg_end']:.2f} at the end; other developers were compiling). Ratios come from the "
+                 f"{info['loadavg_end']:.2f} at the end: load average 1.0 or more). Ratios come from the "
                  "same rounds and are more robust than the absolute numbers, but treat both as noisy.")
         L.append("")
     L.append("## Machine and versions")
