@@ -632,16 +632,37 @@ impl Encoded {
     pub fn frames(&self) -> impl ExactSizeIterator<Item = Frame> + '_ {
         let text = Frame::from_encoded_message(self.message.clone())
             .unwrap_or_else(|| Frame::message(Message::Text(self.text())));
-        std::iter::once(text)
-            .chain(
-                self.attachments
-                    .iter()
-                    .map(|a| Frame::message(Message::Binary(a.clone()))),
-            )
-            .collect::<Vec<_>>()
-            .into_iter()
+        Frames {
+            text: Some(text),
+            attachments: self.attachments.iter(),
+        }
     }
 }
+
+/// The iterator of [`Encoded::frames`] (no allocation).
+struct Frames<'a> {
+    text: Option<Frame>,
+    attachments: std::slice::Iter<'a, Bytes>,
+}
+
+impl Iterator for Frames<'_> {
+    type Item = Frame;
+
+    fn next(&mut self) -> Option<Frame> {
+        self.text.take().or_else(|| {
+            self.attachments
+                .next()
+                .map(|a| Frame::message(Message::Binary(a.clone())))
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = usize::from(self.text.is_some()) + self.attachments.len();
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for Frames<'_> {}
 
 impl IntoIterator for Encoded {
     type Item = Message;
