@@ -1,6 +1,8 @@
 //! The in-memory adapter: one node, rooms in two maps.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -148,11 +150,13 @@ fn should_include(rooms: &[Room], stored: &Stored) -> bool {
     included && !rooms.iter().any(|r| stored.except.contains(r))
 }
 
+/// Socket ids are chosen by the server (random), so their maps use a fast unkeyed hash: no
+/// peer can pick ids that collide. Room names can come from clients and keep std's keyed hash.
 #[derive(Default)]
 struct State {
-    sockets: HashMap<SocketId, Arc<dyn LocalSocket>>,
-    rooms: HashMap<Room, HashSet<SocketId>>,
-    socket_rooms: HashMap<SocketId, HashSet<Room>>,
+    sockets: FxHashMap<SocketId, Arc<dyn LocalSocket>>,
+    rooms: HashMap<Room, FxHashSet<SocketId>>,
+    socket_rooms: FxHashMap<SocketId, HashSet<Room>>,
 }
 
 /// The adapter of a single node: room membership in memory, broadcasts encoded once and
@@ -266,7 +270,7 @@ impl State {
     /// Selection semantics of the reference: the union of the rooms (every socket when none)
     /// minus the members of the `except` rooms, each socket once.
     fn select(&self, opts: &BroadcastOptions) -> Vec<Arc<dyn LocalSocket>> {
-        let excluded: HashSet<&SocketId> = opts
+        let excluded: FxHashSet<&SocketId> = opts
             .except
             .iter()
             .filter_map(|r| self.rooms.get(r))
@@ -282,7 +286,17 @@ impl State {
         if opts.rooms.is_empty() {
             return self.sockets.keys().filter_map(pick).collect();
         }
-        let mut seen = HashSet::new();
+        if let [room] = opts.rooms.as_slice() {
+            // One room: its members are distinct already.
+            return self
+                .rooms
+                .get(room)
+                .into_iter()
+                .flatten()
+                .filter_map(pick)
+                .collect();
+        }
+        let mut seen = FxHashSet::default();
         opts.rooms
             .iter()
             .filter_map(|r| self.rooms.get(r))
