@@ -55,19 +55,46 @@ pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// The application's tasks for one connection. They run concurrently inside the session's own
 /// task and start in the order they were added, so the handlers of one connection start in the
-/// order its packets arrived. Nothing is allocated until the first task.
+/// order its packets arrived. Nothing is allocated until a task has to wait.
+///
+/// The session task gives the task added last its first poll as soon as the code that added it
+/// returns, before it reads or writes anything else: a handler that finishes without waiting
+/// (most event handlers) is run and dropped there and never enters the set of waiting tasks,
+/// and what it queued (an ack) leaves in the same write as the replies to the packets read with
+/// it.
 ///
 /// A task that panics does not take the session task down with it: the panic is caught, logged,
 /// and the connection is closed (its state may no longer be consistent), so the session is
 /// still cleaned up and every other connection keeps running.
 #[derive(Default)]
-pub struct Tasks(Option<FuturesUnordered<CatchUnwind<AssertUnwindSafe<Task>>>>);
+pub struct Tasks {
+    /// The task added last, not polled yet (the tasks added before it are in `set`).
+    fresh: Option<Task>,
+    /// Tasks that were polled and are waiting, or that wait for their first poll behind
+    /// `fresh`'s predecessors.
+    set: Option<FuturesUnordered<CatchUnwind<AssertUnwindSafe<Task>>>>,
+}
 
 impl Tasks {
     /// Adds a task.
     pub fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
         let task: Task = Box::pin(task);
-        self.0
+        // An earlier task not polled yet goes into the set first, so the start order holds:
+        // the set polls new members in the order they were pushed.
+        if let Some(earlier) = self.fresh.replace(task) {
+            self.push_set(earlier);
+        }
+    }
+
+    /// Adds a task that is already boxed (no second allocation).
+    pub fn spawn_boxed(&mut self, task: Task) {
+        if let Some(earlier) = self.fresh.replace(task) {
+            self.push_set(earlier);
+        }
+    }
+
+    fn push_set(&mut self, task: Task) {
+        self.set
             .get_or_insert_with(FuturesUnordered::new)
             .push(AssertUnwindSafe(task).catch_unwind());
     }
@@ -75,7 +102,7 @@ impl Tasks {
     /// Number of unfinished tasks.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.0.as_ref().map_or(0, FuturesUnordered::len)
+        self.set.as_ref().map_or(0, FuturesUnordered::len) + usize::from(self.fresh.is_some())
     }
 
     /// Whether every task has finished.
@@ -84,16 +111,43 @@ impl Tasks {
         self.len() == 0
     }
 
+    /// Gives the task added last its first poll (with the session task's context); one that
+    /// has to wait joins the set. `true` when it panicked.
+    pub(crate) fn poll_fresh(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        let Some(mut task) = self.fresh.take() else {
+            return false;
+        };
+        if self.set.as_ref().is_some_and(|set| !set.is_empty()) {
+            // Tasks added before it have not all finished: the set keeps the order (and one
+            // of them may not have started yet).
+            self.push_set(task);
+            return false;
+        }
+        match std::panic::catch_unwind(AssertUnwindSafe(|| task.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Ready(())) => false,
+            Ok(std::task::Poll::Pending) => {
+                // Woken through the session task's waker for now; the set polls it once more
+                // and from then on through its own.
+                self.push_set(task);
+                false
+            }
+            Err(_) => true,
+        }
+    }
+
     /// Polls the tasks; resolves when one finishes (never, while there are none), with
     /// `true` when it panicked.
     pub(crate) async fn next(&mut self) -> bool {
         use futures_util::StreamExt as _;
-        match self.0.as_mut() {
+        if let Some(task) = self.fresh.take() {
+            self.push_set(task);
+        }
+        match self.set.as_mut() {
             Some(set) if !set.is_empty() => {
                 let panicked = matches!(set.next().await, Some(Err(_)));
                 if set.is_empty() {
                     // Give the set back: an idle connection keeps no allocation.
-                    self.0 = None;
+                    self.set = None;
                 }
                 panicked
             }

@@ -266,6 +266,8 @@ impl<H: EngineHandler> Engine<H> {
             ws: None,
             registry: Arc::clone(&self.inner.registry),
             parked_post: None,
+            ws_dirty: false,
+            ws_reads: 0,
         };
         match ws_accept {
             None => {
@@ -432,7 +434,9 @@ impl<H: EngineHandler> Engine<H> {
         let max = usize::try_from(self.inner.config.session.max_payload).unwrap_or(usize::MAX);
         WebSocketConfig::default()
             .read_buffer_size(1024)
-            .write_buffer_size(0)
+            // Frames collect until the session loop flushes (when no more input is ready) or
+            // this much is pending, so replies to messages read together share one write.
+            .write_buffer_size(WS_WRITE_BATCH)
             .max_message_size(Some(max))
             .max_frame_size(Some(max))
     }
@@ -525,6 +529,9 @@ fn detached_uri(uri: &http::Uri) -> http::Uri {
 
 /// The span every event of a session's task is recorded in. Only the id's first characters
 /// appear: session ids are bearer secrets.
+/// Bytes of WebSocket frames written before tungstenite writes them out without a flush.
+const WS_WRITE_BATCH: usize = 16 * 1024;
+
 fn session_span(sid: engineio_proto::Sid) -> tracing::Span {
     tracing::debug_span!("engine.io session", sid = ?sid)
 }

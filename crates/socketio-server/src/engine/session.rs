@@ -12,10 +12,11 @@ use engineio_proto::{
     CloseReason, Event, Frame, HttpResponse, ProtocolError, ServerSession, Sid, Transmit,
     Utf8Bytes, WsMessage,
 };
+use futures_util::task::AtomicWaker;
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::sync::{Notify, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as TMessage;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -53,18 +54,35 @@ pub(crate) enum Cmd {
 
 /// State shared between a session task and the handles to it, including its command queue.
 ///
-/// The queue is a `VecDeque` behind a short lock plus a `Notify`, rather than a tokio `mpsc`
+/// The queue is a `VecDeque` behind a short lock plus one waker, rather than a tokio `mpsc`
 /// channel: it allocates nothing until the first command and stays small, where a channel
 /// allocates about 2 KiB per session up front (measured with massif at 2,000 idle sockets).
+///
+/// The session task is woken only when it waits (`idle`): a command queued while it runs (an
+/// ack from a handler it is polling, say) is taken in the same pass, without a wake-up or a
+/// waiter registered and removed on every pass as a `Notify` would cost.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    close: Notify,
     closing: AtomicBool,
+    /// A close was asked for and the session task has not acted on it yet.
+    close_pending: AtomicBool,
     /// A POST body is being read for this session (A9: a second one is an overlap).
     pub(crate) posting: AtomicBool,
+    /// The session task registered its waker and is about to wait or waiting.
+    idle: AtomicBool,
     queue: Mutex<Queue>,
-    wake: Notify,
+    waker: AtomicWaker,
     capacity: usize,
+}
+
+/// What woke the session task from [`Shared::poll_wait`].
+enum Wake {
+    /// [`Shared::close`] was called.
+    Close,
+    /// A command arrived.
+    Cmd(Cmd),
+    /// The queue is closed.
+    Ended,
 }
 
 #[derive(Default)]
@@ -90,11 +108,12 @@ impl std::fmt::Debug for Queue {
 impl Shared {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            close: Notify::new(),
             closing: AtomicBool::new(false),
+            close_pending: AtomicBool::new(false),
             posting: AtomicBool::new(false),
+            idle: AtomicBool::new(false),
             queue: Mutex::new(Queue::default()),
-            wake: Notify::new(),
+            waker: AtomicWaker::new(),
             capacity: capacity.max(1),
         }
     }
@@ -117,7 +136,7 @@ impl Shared {
             }
             q.cmds.push_back(cmd);
         }
-        self.wake.notify_one();
+        self.wake_task();
         Ok(())
     }
 
@@ -142,20 +161,43 @@ impl Shared {
         cmd
     }
 
-    /// The next command; `None` once the queue is closed.
-    async fn recv(&self) -> Option<Cmd> {
-        loop {
-            {
-                let mut q = self.lock();
-                if let Some(cmd) = q.cmds.pop_front() {
-                    return Some(cmd);
-                }
-                if q.closed {
-                    return None;
-                }
+    /// Wakes the session task if it waits. Sequentially consistent with the `idle` store and
+    /// the re-check in [`Shared::poll_wait`]: either the task sees what was just queued, or
+    /// this sees it idle.
+    fn wake_task(&self) {
+        if self.idle.load(Ordering::SeqCst) && self.idle.swap(false, Ordering::SeqCst) {
+            self.waker.wake();
+        }
+    }
+
+    fn try_take(&self) -> Option<Wake> {
+        if self.close_pending.load(Ordering::SeqCst)
+            && self.close_pending.swap(false, Ordering::SeqCst)
+        {
+            return Some(Wake::Close);
+        }
+        let mut q = self.lock();
+        if let Some(cmd) = q.cmds.pop_front() {
+            return Some(Wake::Cmd(cmd));
+        }
+        q.closed.then_some(Wake::Ended)
+    }
+
+    /// A close request, the next command or the end of the queue; otherwise registers the
+    /// task's waker.
+    fn poll_wait(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Wake> {
+        if let Some(w) = self.try_take() {
+            return std::task::Poll::Ready(w);
+        }
+        self.waker.register(cx.waker());
+        self.idle.store(true, Ordering::SeqCst);
+        // Whatever was queued before `idle` became visible is seen here.
+        match self.try_take() {
+            Some(w) => {
+                self.idle.store(false, Ordering::Relaxed);
+                std::task::Poll::Ready(w)
             }
-            // A push between the unlock and here leaves a permit, so no wake-up is lost.
-            self.wake.notified().await;
+            None => std::task::Poll::Pending,
         }
     }
 
@@ -177,7 +219,8 @@ impl Shared {
     /// Asks the session task to close the session (once).
     pub(crate) fn close(&self) {
         if !self.closing.swap(true, Ordering::Relaxed) {
-            self.close.notify_one();
+            self.close_pending.store(true, Ordering::SeqCst);
+            self.wake_task();
         }
     }
 }
@@ -438,6 +481,58 @@ pub(crate) struct SessionTask<C> {
     /// A POST held back while the handler tasks are at `max_tasks`: its response waits, so a
     /// polling client cannot queue handlers without bound either.
     pub(crate) parked_post: Option<(Bytes, oneshot::Sender<Result<(), HttpResponse>>)>,
+    /// Frames were handed to the WebSocket and not flushed yet: the flush waits until no more
+    /// input is ready, so the replies to messages read together leave in one write.
+    pub(crate) ws_dirty: bool,
+    /// WebSocket messages read since the last flush (a flush is forced at [`READ_BATCH`]).
+    pub(crate) ws_reads: usize,
+}
+
+/// What the WebSocket side of the session loop produced.
+enum WsIo {
+    /// A message or the end of the stream.
+    Input(WsInput),
+    /// The flush failed.
+    FlushFailed,
+    /// The flush could not finish at once (the peer reads slowly): finish it under the write
+    /// timeout.
+    FlushBlocked,
+}
+
+/// Reads the next WebSocket message if `can_read`; when none is ready, flushes what was
+/// written (once no more input is ready, or after [`READ_BATCH`] reads in a row).
+fn poll_ws_io(
+    ws: &mut WsStream,
+    can_read: bool,
+    dirty: &mut bool,
+    reads: &mut usize,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<WsIo> {
+    use futures_util::Sink as _;
+    use std::task::Poll;
+    let force = *dirty && *reads >= READ_BATCH;
+    if can_read
+        && !force
+        && let Poll::Ready(input) = ws.poll_next_unpin(cx)
+    {
+        *reads += 1;
+        return Poll::Ready(WsIo::Input(from_tungstenite(input)));
+    }
+    if *dirty {
+        match std::pin::Pin::new(&mut *ws).poll_flush(cx) {
+            Poll::Ready(Ok(())) => {
+                *dirty = false;
+                *reads = 0;
+                if force {
+                    // Read on at once: the caller loops back here.
+                    cx.waker().wake_by_ref();
+                }
+            }
+            Poll::Ready(Err(_)) => return Poll::Ready(WsIo::FlushFailed),
+            Poll::Pending => return Poll::Ready(WsIo::FlushBlocked),
+        }
+    }
+    Poll::Pending
 }
 
 /// Converts an outgoing frame for tungstenite without copying or re-validating text.
@@ -510,19 +605,19 @@ fn from_tungstenite(
     }
 }
 
-async fn next_ws(ws: &mut Option<Box<WsStream>>) -> WsInput {
-    match ws.as_mut() {
-        Some(w) => from_tungstenite(w.next().await),
-        None => std::future::pending().await,
-    }
-}
-
 impl<C: Connection> SessionTask<C> {
     pub(crate) async fn run(mut self) {
         let sid = self.session.sid();
         let mut waiting: Option<(u64, oneshot::Sender<HttpResponse>)> = None;
         let mut closed: Option<CloseReason> = None;
+        // One timer for the session's whole life, moved only when the deadline changes (a
+        // timer built on every pass is registered and removed on every pass).
+        let timer = tokio::time::sleep_until(tokio::time::Instant::now());
+        let mut timer = std::pin::pin!(timer);
+        let mut armed: Option<tokio::time::Instant> = None;
         loop {
+            // Running: a command queued from now on is taken by this pass without a wake-up.
+            self.shared.idle.store(false, Ordering::Relaxed);
             self.flush_output(&mut waiting, &mut closed).await;
             if let Some(reason) = closed.take() {
                 tracing::debug!(?sid, %reason, "engine.io session closed");
@@ -547,31 +642,43 @@ impl<C: Connection> SessionTask<C> {
             .into_iter()
             .flatten()
             .min();
+            if deadline != armed {
+                if let Some(d) = deadline {
+                    timer.as_mut().reset(d);
+                }
+                armed = deadline;
+            }
             let can_read = self.tasks.len() < self.registry.max_tasks;
             tokio::select! {
                 biased;
-                () = self.shared.close.notified() => {
-                    // What was queued before the close goes out first, as `close` promises
-                    // (a DISCONNECT packet right before `disconnect(true)`, for one).
-                    while let Some(cmd) = self.shared.pop() {
-                        self.on_cmd(cmd, &mut waiting);
+                wake = std::future::poll_fn(|cx| self.shared.poll_wait(cx)) => match wake {
+                    Wake::Close => {
+                        // What was queued before the close goes out first, as `close`
+                        // promises (a DISCONNECT packet right before `disconnect(true)`).
+                        while let Some(cmd) = self.shared.pop() {
+                            self.on_cmd(cmd, &mut waiting);
+                        }
+                        self.session.close(now());
                     }
-                    self.session.close(now());
-                }
-                cmd = self.shared.recv() => match cmd {
-                    Some(cmd) => self.on_cmd(cmd, &mut waiting),
-                    None => self.session.close(now()),
+                    Wake::Cmd(cmd) => self.on_cmd(cmd, &mut waiting),
+                    Wake::Ended => self.session.close(now()),
                 },
-                input = next_ws(&mut self.ws), if can_read && self.ws.is_some() => {
-                    self.on_ws(input);
-                }
+                io = std::future::poll_fn(|cx| match self.ws.as_mut() {
+                    Some(ws) => poll_ws_io(ws, can_read, &mut self.ws_dirty, &mut self.ws_reads, cx),
+                    None => std::task::Poll::Pending,
+                }), if self.ws.is_some() => match io {
+                    WsIo::Input(input) => self.on_ws(input),
+                    WsIo::FlushFailed => self.ws_write_failed(),
+                    WsIo::FlushBlocked => self.flush_ws().await,
+                },
                 panicked = self.tasks.next() => {
                     if panicked {
                         tracing::error!(sid = ?self.session.sid(), "a handler panicked; closing its connection");
                         self.session.close(now());
                     }
                 }
-                () = sleep_until(deadline) => {
+                () = &mut timer, if armed.is_some() => {
+                    armed = None;
                     let now = now();
                     self.session.handle_timeout(now);
                     if self.conn.deadline().is_some_and(|d| d.into_std() <= now) {
@@ -642,16 +749,9 @@ impl<C: Connection> SessionTask<C> {
                     _ => {}
                 }
             }
-            if wrote
-                && let Some(ws) = self.ws.as_mut()
-                && !matches!(
-                    within(self.registry.write_timeout, ws.flush()).await,
-                    Some(Ok(()))
-                )
-            {
-                tracing::debug!("websocket flush failed or timed out");
-                self.ws = None;
-                self.session.handle_ws_closed(now());
+            if wrote {
+                // Flushed by the session loop once no more input is ready.
+                self.ws_dirty = true;
             }
             let mut any_event = false;
             while let Some(e) = self.session.poll_event() {
@@ -662,12 +762,14 @@ impl<C: Connection> SessionTask<C> {
                         if guarded(|| conn.on_message(m, tasks)) {
                             self.session.close(now());
                         }
+                        self.run_fresh().await;
                     }
                     Event::Upgraded => {
                         let (conn, tasks) = (&mut self.conn, &mut self.tasks);
                         if guarded(|| conn.on_upgrade(tasks)) {
                             self.session.close(now());
                         }
+                        self.run_fresh().await;
                     }
                     Event::Closed(r) => *closed = Some(r),
                     _ => {}
@@ -688,6 +790,40 @@ impl<C: Connection> SessionTask<C> {
             if !any_event && !any_cmd {
                 break;
             }
+        }
+    }
+
+    /// Finishes a WebSocket flush that could not complete at once, bounded by the write
+    /// timeout.
+    async fn flush_ws(&mut self) {
+        if let Some(ws) = self.ws.as_mut() {
+            if matches!(
+                within(self.registry.write_timeout, ws.flush()).await,
+                Some(Ok(()))
+            ) {
+                self.ws_dirty = false;
+                self.ws_reads = 0;
+            } else {
+                self.ws_write_failed();
+            }
+        }
+    }
+
+    fn ws_write_failed(&mut self) {
+        tracing::debug!("websocket flush failed or timed out");
+        self.ws = None;
+        self.ws_dirty = false;
+        self.session.handle_ws_closed(now());
+    }
+
+    /// Gives the task the connection added last its first poll now (see [`Tasks`]).
+    async fn run_fresh(&mut self) {
+        let tasks = &mut self.tasks;
+        let panicked =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(tasks.poll_fresh(cx))).await;
+        if panicked {
+            tracing::error!(sid = ?self.session.sid(), "a handler panicked; closing its connection");
+            self.session.close(now());
         }
     }
 
@@ -724,6 +860,8 @@ impl<C: Connection> SessionTask<C> {
                     close_ws(ws, None);
                 } else {
                     self.ws = Some(ws);
+                    self.ws_dirty = false;
+                    self.ws_reads = 0;
                 }
             }
             Cmd::Send(frame) => self.send(frame),
@@ -813,9 +951,6 @@ async fn within<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
     }
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
+/// Most WebSocket messages one pass of the session loop reads before it handles them and
+/// writes the replies.
+const READ_BATCH: usize = 32;
