@@ -141,13 +141,12 @@ impl IoConnection {
                     self.engine.close();
                     return;
                 };
-                let Some(name) = args.event_name() else {
+                if args.event_name().is_none() {
                     return;
-                };
+                }
                 let ack = ack.map(|id| AckSender::new(socket.clone(), id));
-                let name = name.into_owned();
-                if let Some(task) = socket.dispatch(name, args, ack) {
-                    tasks.spawn(task);
+                if let Some(task) = socket.dispatch(args, ack) {
+                    tasks.spawn_boxed(task);
                 }
             }
             (Some(Slot::Connected(socket)), Packet::Ack { data, id, .. }) => {

@@ -120,7 +120,9 @@ pub(crate) struct SocketInner {
     engine: EngineSocket,
     handshake: Arc<Handshake>,
     auth: serde_json::Value,
-    handlers: RwLock<HashMap<String, EventHandler>>,
+    /// By event name; the names are the application's, so a fast unkeyed hash is safe (a peer
+    /// only looks names up).
+    handlers: RwLock<rustc_hash::FxHashMap<String, EventHandler>>,
     any: RwLock<Option<EventHandler>>,
     event_middlewares: RwLock<Vec<EventMiddleware>>,
     on_error: RwLock<Option<ErrorHandler>>,
@@ -189,7 +191,7 @@ impl Socket {
             engine,
             handshake,
             auth,
-            handlers: RwLock::new(HashMap::new()),
+            handlers: RwLock::new(rustc_hash::FxHashMap::default()),
             any: RwLock::new(None),
             event_middlewares: RwLock::new(Vec::new()),
             on_error: RwLock::new(None),
@@ -363,12 +365,10 @@ impl Socket {
     }
 
     /// Runs the event middlewares, then the handler of `name`, as one task.
-    pub(crate) fn dispatch(
-        self,
-        name: String,
-        args: Args,
-        ack: Option<AckSender>,
-    ) -> Option<BoxFuture<()>> {
+    /// Runs the handler of an event (`args` holds a name); the name is copied only for the
+    /// middlewares.
+    pub(crate) fn dispatch(self, args: Args, ack: Option<AckSender>) -> Option<BoxFuture<()>> {
+        let name = args.event_name()?;
         let handler = self.handler(&name);
         let middlewares = self
             .0
@@ -377,8 +377,10 @@ impl Socket {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         if middlewares.is_empty() {
+            drop(name);
             return handler.map(|h| h(self, args, ack));
         }
+        let name = name.into_owned();
         Some(Box::pin(async move {
             for m in middlewares {
                 if let Err(message) = m(self.clone(), name.clone(), args.clone()).await {
@@ -636,9 +638,21 @@ impl Socket {
         if self.is_closed() {
             return Err(EmitError::Closed);
         }
-        let frames: Vec<Frame> = packet.encode().frames().collect();
-        self.send_frames(&frames, false);
+        self.send_encoded(&packet.encode(), false);
         Ok(())
+    }
+
+    /// Queues an encoded packet; one without attachments needs no vector of frames.
+    pub(crate) fn send_encoded(&self, encoded: &Encoded, volatile: bool) {
+        let mut frames = encoded.frames();
+        if frames.len() == 1
+            && let Some(frame) = frames.next()
+        {
+            self.send_frames(std::slice::from_ref(&frame), volatile);
+        } else {
+            let frames: Vec<Frame> = frames.collect();
+            self.send_frames(&frames, volatile);
+        }
     }
 
     /// Queues encoded frames. A full queue drops a volatile packet and closes the connection
@@ -678,8 +692,7 @@ impl AckSender {
             return Err(EmitError::Closed);
         }
         let encoded = Encoded::ack(&self.socket.namespace(), self.id, args)?;
-        let frames: Vec<Frame> = encoded.frames().collect();
-        self.socket.send_frames(&frames, false);
+        self.socket.send_encoded(&encoded, false);
         Ok(())
     }
 
