@@ -12,15 +12,13 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper_util::rt::TokioIo;
 use tokio::sync::{oneshot, watch};
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::Instrument as _;
 
 use super::session::{
-    Cmd, EngineSocket, Refusal, Registry, SessionEntry, SessionTask, Shared, now,
+    Cmd, EngineSocket, Refusal, Registry, SessionEntry, SessionTask, Shared, accept_ws, now,
 };
 use super::{Cors, EngineConfig, EngineHandler, Handshake, Tasks};
 
@@ -286,12 +284,7 @@ impl<H: EngineHandler> Engine<H> {
                 tokio::spawn(async move {
                     match tokio::time::timeout(timeout, on_upgrade).await {
                         Ok(Ok(upgraded)) => {
-                            let ws = WebSocketStream::from_raw_socket(
-                                TokioIo::new(upgraded),
-                                Role::Server,
-                                Some(config),
-                            )
-                            .await;
+                            let ws = accept_ws(upgraded, config).await;
                             task.ws = Some(Box::new(ws));
                             // A task of its own, so the upgrade's state is freed.
                             tokio::spawn(task.run().instrument(session_span(sid)));
@@ -412,12 +405,7 @@ impl<H: EngineHandler> Engine<H> {
         let timeout = self.inner.config.upgrade_io_timeout;
         tokio::spawn(async move {
             if let Ok(Ok(upgraded)) = tokio::time::timeout(timeout, on_upgrade).await {
-                let ws = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
-                    Role::Server,
-                    Some(config),
-                )
-                .await;
+                let ws = accept_ws(upgraded, config).await;
                 if let Err(Cmd::Upgrade(mut ws)) =
                     entry.shared.push_http(Cmd::Upgrade(Box::new(ws)))
                 {

@@ -26,7 +26,120 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use super::{Connection, Tasks};
 
-pub(crate) type WsStream = WebSocketStream<TokioIo<Upgraded>>;
+pub(crate) type WsStream = WebSocketStream<WsConn>;
+
+/// The byte stream under a session's WebSocket: the TCP stream itself when the connection
+/// came from a server that hands hyper a `TokioIo<TcpStream>` (ours does; found by downcasting
+/// hyper's `Upgraded`), so reads and writes skip hyper's boxed, rewinding wrapper; otherwise
+/// the upgraded connection as hyper gives it (any other server the service is mounted in).
+#[derive(Debug)]
+pub(crate) enum WsConn {
+    /// Our own accept loop's TCP stream.
+    Tcp(tokio::net::TcpStream),
+    /// Any other connection.
+    Upgraded(TokioIo<Upgraded>),
+}
+
+impl tokio::io::AsyncRead for WsConn {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Self::Upgraded(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for WsConn {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Self::Upgraded(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(s) => std::pin::Pin::new(s).poll_write_vectored(cx, bufs),
+            Self::Upgraded(s) => std::pin::Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Self::Tcp(s) => s.is_write_vectored(),
+            Self::Upgraded(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Self::Upgraded(s) => std::pin::Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Self::Upgraded(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Takes an upgraded connection as a server-side WebSocket.
+pub(crate) async fn accept_ws(
+    upgraded: Upgraded,
+    config: tokio_tungstenite::tungstenite::protocol::WebSocketConfig,
+) -> WsStream {
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    match upgraded.downcast::<TokioIo<tokio::net::TcpStream>>() {
+        Ok(parts) if parts.read_buf.is_empty() => {
+            WebSocketStream::from_raw_socket(
+                WsConn::Tcp(parts.io.into_inner()),
+                Role::Server,
+                Some(config),
+            )
+            .await
+        }
+        Ok(parts) => {
+            // The client sent frames right behind its upgrade request: tungstenite reads
+            // those bytes first.
+            WebSocketStream::from_partially_read(
+                WsConn::Tcp(parts.io.into_inner()),
+                parts.read_buf.to_vec(),
+                Role::Server,
+                Some(config),
+            )
+            .await
+        }
+        Err(upgraded) => {
+            WebSocketStream::from_raw_socket(
+                WsConn::Upgraded(TokioIo::new(upgraded)),
+                Role::Server,
+                Some(config),
+            )
+            .await
+        }
+    }
+}
 
 /// The clock of the proto layer: tokio's, so paused-time tests control it too.
 pub(crate) fn now() -> Instant {

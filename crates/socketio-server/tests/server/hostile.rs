@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::*;
 
 const HANDSHAKE: &str = "/socket.io/?EIO=4&transport=polling";
-const WS_HEADERS: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\n\
+pub(super) const WS_HEADERS: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\n\
     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
 
 /// A configuration for paused-time tests: heartbeats far apart, so that test clients which do
@@ -102,17 +102,17 @@ fn frame_with(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
 }
 
 /// A masked client frame.
-fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
+pub(super) fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
     frame_with(first, payload, true)
 }
 
-const TEXT: u8 = 0x81;
+pub(super) const TEXT: u8 = 0x81;
 const CLOSE: u8 = 0x88;
 
 /// A WebSocket spoken byte by byte, for frames no WebSocket library would send.
-struct RawWs {
-    stream: TcpStream,
-    buf: Vec<u8>,
+pub(super) struct RawWs {
+    pub(super) stream: TcpStream,
+    pub(super) buf: Vec<u8>,
 }
 
 impl RawWs {
@@ -132,7 +132,7 @@ impl RawWs {
     }
 
     /// A raw WebSocket that joined the main namespace.
-    async fn connected(addr: &str) -> Self {
+    pub(super) async fn connected(addr: &str) -> Self {
         let mut ws = Self::open(addr, "EIO=4&transport=websocket").await;
         assert!(ws.text().await.unwrap().starts_with("0{"));
         ws.send(&frame(TEXT, b"40")).await;
@@ -151,7 +151,7 @@ impl RawWs {
         }
     }
 
-    async fn read_head(&mut self) -> String {
+    pub(super) async fn read_head(&mut self) -> String {
         loop {
             if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 let head: Vec<u8> = self.buf.drain(..end + 4).collect();
@@ -161,7 +161,7 @@ impl RawWs {
         }
     }
 
-    async fn send(&mut self, bytes: &[u8]) {
+    pub(super) async fn send(&mut self, bytes: &[u8]) {
         // The server may already have closed on an earlier frame.
         let _ = self.stream.write_all(bytes).await;
     }
@@ -198,7 +198,7 @@ impl RawWs {
     }
 
     /// The next text frame, skipping Engine.IO pings.
-    async fn text(&mut self) -> Option<String> {
+    pub(super) async fn text(&mut self) -> Option<String> {
         loop {
             let (op, payload) = self.next_frame().await?;
             if op == 1 && payload != b"2" {

@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 mod csr;
 mod hostile;
+mod wsconn;
 
 async fn start(config: SocketIoConfig) -> (SocketIo, String) {
     let io = SocketIo::new(config).unwrap();
