@@ -15,20 +15,23 @@ use socketio_proto::{ArgsError, Payload};
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct Args {
     payload: Payload,
-    /// Byte offset in the JSON just after the event name (`,` or `]` follows); `None` for an
-    /// ack, whose arguments start right after `[`.
-    after_name: Option<usize>,
+    /// An event's arguments (the JSON array starts with the event name), not an ack's. Where
+    /// the name ends is found only when the arguments are re-labelled (rare): dispatch reads
+    /// the name and typed decoding skips it on its own.
+    event: bool,
 }
 
 impl Args {
-    /// The arguments of an event payload `["name", args...]`; `None` when it is not an array
-    /// with a first element.
+    /// The arguments of an event payload `["name", args...]`; `None` when it is not an array.
     pub(crate) fn of_event(payload: Payload) -> Option<Self> {
-        let after_name = Some(skip_first(payload.json())?);
-        Some(Self {
-            payload,
-            after_name,
-        })
+        payload
+            .json()
+            .trim_start()
+            .starts_with('[')
+            .then_some(Self {
+                payload,
+                event: true,
+            })
     }
 
     /// The arguments of an ack payload `[args...]`; `None` when it is not an array.
@@ -39,14 +42,28 @@ impl Args {
             .starts_with('[')
             .then_some(Self {
                 payload,
-                after_name: None,
+                event: false,
             })
+    }
+
+    /// Byte offset in the JSON just after the event name (`,` or `]` follows); `None` for an
+    /// ack, whose arguments start right after `[`, or an event array without a first element.
+    fn after_name(&self) -> Option<usize> {
+        if self.event {
+            skip_first(self.payload.json())
+        } else {
+            None
+        }
     }
 
     /// The event name, for the arguments of an event (read without parsing the arguments).
     #[must_use]
     pub fn event_name(&self) -> Option<Cow<'_, str>> {
-        self.after_name.and_then(|_| self.payload.event_name())
+        if self.event {
+            self.payload.event_name()
+        } else {
+            None
+        }
     }
 
     /// Deserialises the arguments into `T`: a tuple takes one argument per element (extra
@@ -58,9 +75,10 @@ impl Args {
     ///
     /// [`ArgsError`] when the arguments do not fit `T`.
     pub fn decode<'de, T: Deserialize<'de>>(&'de self) -> Result<T, ArgsError> {
-        match self.after_name {
-            Some(_) => self.payload.event_args(),
-            None => self.payload.ack_args(),
+        if self.event {
+            self.payload.event_args()
+        } else {
+            self.payload.ack_args()
         }
     }
 
@@ -88,8 +106,11 @@ impl Args {
     #[must_use]
     pub fn json_array(&self) -> String {
         let json = self.payload.json();
-        let Some(at) = self.after_name else {
+        if !self.event {
             return json.trim().to_owned();
+        }
+        let Some(at) = self.after_name() else {
+            return "[]".to_owned();
         };
         match json.get(at..).unwrap_or("").trim_start().strip_prefix(',') {
             Some(rest) => format!("[{rest}"),
@@ -112,7 +133,7 @@ impl Args {
 
     /// These arguments as an ack payload `[args...]`, attachments shared.
     pub(crate) fn to_ack_payload(&self) -> Payload {
-        if self.after_name.is_none() {
+        if !self.event {
             return self.payload.clone();
         }
         Payload::new(

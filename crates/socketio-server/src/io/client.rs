@@ -141,9 +141,6 @@ impl IoConnection {
                     self.engine.close();
                     return;
                 };
-                if args.event_name().is_none() {
-                    return;
-                }
                 let ack = ack.map(|id| AckSender::new(socket.clone(), id));
                 if let Some(task) = socket.dispatch(args, ack) {
                     tasks.spawn_boxed(task);
