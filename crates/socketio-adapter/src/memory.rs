@@ -152,10 +152,12 @@ fn should_include(rooms: &[Room], stored: &Stored) -> bool {
 
 /// Socket ids are chosen by the server (random), so their maps use a fast unkeyed hash: no
 /// peer can pick ids that collide. Room names can come from clients and keep std's keyed hash.
+/// A room holds its members' sockets, so a broadcast walks the room without looking each
+/// member up again.
 #[derive(Default)]
 struct State {
     sockets: FxHashMap<SocketId, Arc<dyn LocalSocket>>,
-    rooms: HashMap<Room, FxHashSet<SocketId>>,
+    rooms: HashMap<Room, FxHashMap<SocketId, Arc<dyn LocalSocket>>>,
     socket_rooms: FxHashMap<SocketId, HashSet<Room>>,
 }
 
@@ -242,16 +244,20 @@ impl InMemoryAdapter {
 
 impl State {
     fn join(&mut self, id: &SocketId, room: Room) {
-        if !self.sockets.contains_key(id) {
+        let Some(socket) = self.sockets.get(id) else {
             return;
-        }
+        };
         if self
             .socket_rooms
             .entry(id.clone())
             .or_default()
             .insert(room.clone())
         {
-            self.rooms.entry(room).or_default().insert(id.clone());
+            let socket = Arc::clone(socket);
+            self.rooms
+                .entry(room)
+                .or_default()
+                .insert(id.clone(), socket);
         }
     }
 
@@ -274,17 +280,17 @@ impl State {
             .except
             .iter()
             .filter_map(|r| self.rooms.get(r))
-            .flatten()
+            .flat_map(|members| members.keys())
             .collect();
-        let pick = |id: &SocketId| {
-            if excluded.contains(id) {
+        let pick = |(id, socket): (&SocketId, &Arc<dyn LocalSocket>)| {
+            if !excluded.is_empty() && excluded.contains(id) {
                 None
             } else {
-                self.sockets.get(id).cloned()
+                Some(Arc::clone(socket))
             }
         };
         if opts.rooms.is_empty() {
-            return self.sockets.keys().filter_map(pick).collect();
+            return self.sockets.iter().filter_map(pick).collect();
         }
         if let [room] = opts.rooms.as_slice() {
             // One room: its members are distinct already.
@@ -301,7 +307,7 @@ impl State {
             .iter()
             .filter_map(|r| self.rooms.get(r))
             .flatten()
-            .filter(|id| seen.insert(*id))
+            .filter(|(id, _)| seen.insert(*id))
             .filter_map(pick)
             .collect()
     }

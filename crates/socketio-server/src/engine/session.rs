@@ -299,9 +299,8 @@ impl Shared {
     /// A close request, the next command or the end of the queue; otherwise registers the
     /// task's waker.
     fn poll_wait(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Wake> {
-        if let Some(w) = self.try_take() {
-            return std::task::Poll::Ready(w);
-        }
+        // Registering first costs a compare when the waker is the same as last time (it is,
+        // for the session task), and saves looking at the queue twice.
         self.waker.register(cx.waker());
         self.idle.store(true, Ordering::SeqCst);
         // Whatever was queued before `idle` became visible is seen here.
