@@ -9,7 +9,7 @@
 //!
 //! Operations: `typed_event`, `json_typed_event`, `typed_ack`, `json_typed_ack`, `typed_bin`,
 //! `json_typed_bin`, `typed_large`, `json_typed_large` (the 16 KiB event), `enc_event`,
-//! `enc_ack`, `enc_bin`, `enc_connect`, `enc_large`, `json_enc_event`, `json_enc_bin`,
+//! `enc_ack`, `enc_bin`, `enc_connect`, `enc_connect_once` (`Encoded::connect_ok`), `enc_large`, `json_enc_event`, `json_enc_bin`,
 //! `json_enc_large`.
 #![expect(
     clippy::unwrap_used,
@@ -116,6 +116,11 @@ fn ours_encode_connect(ns: &Namespace) -> Encoded {
 }
 
 #[inline(never)]
+fn ours_encode_connect_once(ns: &Namespace) -> Encoded {
+    Encoded::connect_ok(ns, "lv_VI97HAXpY6yYW")
+}
+
+#[inline(never)]
 fn json_encode_event(d: &Data) -> String {
     serde_json::to_string(&("event", d)).unwrap()
 }
@@ -167,6 +172,7 @@ fn main() {
             "enc_ack" => drop(black_box(ours_encode_ack(&ns, black_box(&data)))),
             "enc_bin" => drop(black_box(ours_encode_bin(&ns, black_box(&bd)))),
             "enc_connect" => drop(black_box(ours_encode_connect(black_box(&ns)))),
+            "enc_connect_once" => drop(black_box(ours_encode_connect_once(black_box(&ns)))),
             "json_enc_event" => drop(black_box(json_encode_event(black_box(&data)))),
             "json_enc_bin" => drop(black_box(json_encode_bin(black_box(&data)))),
             "typed_large" => drop(black_box(ours_typed_large(black_box(large_text.clone())))),

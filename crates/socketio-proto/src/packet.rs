@@ -409,8 +409,7 @@ impl Packet {
             ack: self.ack_id(),
         };
         let mut out = String::with_capacity(1 + header.len() + json.len());
-        out.push('4');
-        header.write(&mut out);
+        header.write_engineio(&mut out);
         out.push_str(json);
         Encoded::new(Utf8Bytes::from(out), attachments.to_vec())
     }
@@ -442,6 +441,19 @@ impl Header<'_> {
 
     pub(crate) fn write(&self, out: &mut String) {
         self.emit(|part| out.push_str(part));
+    }
+
+    /// Appends `4` and the header to `out`.
+    pub(crate) fn write_engineio(&self, out: &mut String) {
+        if self.ns.is_main() && self.ack.is_none() && !self.ty.is_binary() {
+            const SHORT: [&str; 7] = ["40", "41", "42", "43", "44", "45", "46"];
+            if let Some(short) = SHORT.get(usize::from(self.ty.digit() - b'0')) {
+                out.push_str(short);
+                return;
+            }
+        }
+        out.push('4');
+        self.write(out);
     }
 
     /// Puts `4` and the header in front of `json`.
@@ -585,6 +597,52 @@ impl Encoded {
             message,
             attachments,
         }
+    }
+
+    /// The server's CONNECT reply, encoded at once: the same text as
+    /// `Packet::connect_ok(ns, sid).encode()` (`0{"sid":"<sid>"}`, or
+    /// `0/nsp,{"sid":"<sid>"}`), written once into one exactly sized buffer.
+    ///
+    /// ```
+    /// use socketio_proto::{Encoded, Namespace, Packet};
+    ///
+    /// let enc = Encoded::connect_ok(&Namespace::main(), "abc");
+    /// assert_eq!(enc.engineio_text().as_str(), r#"40{"sid":"abc"}"#);
+    /// assert_eq!(enc, Packet::connect_ok(Namespace::main(), "abc").encode());
+    /// ```
+    #[must_use]
+    pub fn connect_ok(ns: &Namespace, sid: &str) -> Self {
+        Self::connect_reply(ns, sid, None)
+    }
+
+    /// The server's CONNECT reply with connection state recovery enabled, encoded at once:
+    /// the same text as `Packet::connect_ok_with_pid(ns, sid, pid).encode()`
+    /// (`0{"sid":"<sid>","pid":"<pid>"}`).
+    #[must_use]
+    pub fn connect_ok_with_pid(ns: &Namespace, sid: &str, pid: &str) -> Self {
+        Self::connect_reply(ns, sid, Some(pid))
+    }
+
+    fn connect_reply(ns: &Namespace, sid: &str, pid: Option<&str>) -> Self {
+        let header = Header {
+            ty: PacketType::Connect,
+            attachments: 0,
+            ns,
+            ack: None,
+        };
+        // `{"sid":` + the quoted sid + `}`, and `,"pid":` + the quoted pid: exact unless a
+        // string needs escapes (then the buffer grows, and the text is the same).
+        let json_len = sid.len() + 10 + pid.map_or(0, |p| p.len() + 9);
+        let mut out = String::with_capacity(1 + header.len() + json_len);
+        header.write_engineio(&mut out);
+        out.push_str(r#"{"sid":"#);
+        push_json_str(&mut out, sid);
+        if let Some(pid) = pid {
+            out.push_str(r#","pid":"#);
+            push_json_str(&mut out, pid);
+        }
+        out.push('}');
+        Self::new(Utf8Bytes::from(out), Vec::new())
     }
 
     /// The Socket.IO text (header + JSON, without the Engine.IO `4`), sharing the buffer.
@@ -773,6 +831,44 @@ mod tests {
         );
         assert_eq!(Packet::disconnect(ns("/admin")).encode().text(), "1/admin,");
         assert_eq!(Packet::disconnect(Namespace::main()).encode().text(), "1");
+    }
+
+    #[test]
+    fn encoded_connect_replies_match_the_packet_builders() {
+        let admin = ns("/admin");
+        assert_eq!(
+            Encoded::connect_ok(&Namespace::main(), "wZX3oN0bSVIhsaknAAAI")
+                .engineio_text()
+                .as_str(),
+            r#"40{"sid":"wZX3oN0bSVIhsaknAAAI"}"#
+        );
+        assert_eq!(
+            Encoded::connect_ok(&admin, "x").text(),
+            r#"0/admin,{"sid":"x"}"#
+        );
+        assert_eq!(
+            Encoded::connect_ok_with_pid(&admin, "s", "p").text(),
+            r#"0/admin,{"sid":"s","pid":"p"}"#
+        );
+        for (sid, pid) in [("", ""), ("a\"b", "\n"), ("é", "x\u{1}")] {
+            for n in [Namespace::main(), admin.clone()] {
+                assert_eq!(
+                    Encoded::connect_ok(&n, sid),
+                    Packet::connect_ok(n.clone(), sid).encode()
+                );
+                assert_eq!(
+                    Encoded::connect_ok_with_pid(&n, sid, pid),
+                    Packet::connect_ok_with_pid(n.clone(), sid, pid).encode()
+                );
+            }
+        }
+        // Exactly sized when nothing needs escaping.
+        let enc = Encoded::connect_ok_with_pid(&admin, "abc", "def");
+        assert!(enc.attachments().is_empty());
+        assert_eq!(
+            enc.engineio_text().as_str(),
+            r#"40/admin,{"sid":"abc","pid":"def"}"#
+        );
     }
 
     #[test]

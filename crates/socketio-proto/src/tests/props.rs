@@ -139,6 +139,25 @@ fn limits() -> DecodeLimits {
 
 proptest! {
     #[test]
+    fn encoded_connect_reply_matches_the_packet_path(
+        ns in namespace(),
+        sid in ".{0,24}",
+        pid in proptest::option::of(".{0,24}"),
+    ) {
+        let (once, built) = match &pid {
+            Some(pid) => (
+                crate::Encoded::connect_ok_with_pid(&ns, &sid, pid),
+                Packet::connect_ok_with_pid(ns.clone(), &sid, pid).encode(),
+            ),
+            None => (
+                crate::Encoded::connect_ok(&ns, &sid),
+                Packet::connect_ok(ns.clone(), &sid).encode(),
+            ),
+        };
+        prop_assert_eq!(once, built);
+    }
+
+    #[test]
     fn decode_encode_round_trip(p in packet()) {
         let mut d = Decoder::new(limits());
         let back = feed(&mut d, &p);
