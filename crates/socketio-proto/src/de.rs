@@ -515,11 +515,27 @@ macro_rules! forward_de {
     };
 }
 
+/// Requests whose visitor never sees a nested value (a scalar, or an error for anything
+/// else): the visitor goes to `inner` as it is, no wrapper needed.
+macro_rules! forward_plain {
+    ($($method:ident;)*) => {
+        $(fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+            self.inner.$method(visitor)
+        })*
+    };
+}
+
 impl<'de, D: Deserializer<'de>> Deserializer<'de> for Wrap<'de, D> {
     type Error = D::Error;
 
     forward_de! {
         deserialize_any;
+        deserialize_option;
+        deserialize_seq;
+        deserialize_map;
+    }
+
+    forward_plain! {
         deserialize_bool;
         deserialize_i8;
         deserialize_i16;
@@ -536,10 +552,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Wrap<'de, D> {
         deserialize_char;
         deserialize_str;
         deserialize_string;
-        deserialize_option;
         deserialize_unit;
-        deserialize_seq;
-        deserialize_map;
         deserialize_identifier;
         deserialize_ignored_any;
     }
@@ -627,11 +640,11 @@ impl<'de> Visitor<'de> for PlaceholderVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<u64, A::Error> {
         let mut marker = false;
         let mut num = None;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match &*key {
-                "_placeholder" => marker = map.next_value::<bool>()?,
-                "num" => num = Some(map.next_value::<u64>()?),
-                _ => {
+        while let Some(key) = map.next_key::<PlaceholderKey>()? {
+            match key {
+                PlaceholderKey::Marker => marker = map.next_value::<bool>()?,
+                PlaceholderKey::Num => num = Some(map.next_value::<u64>()?),
+                PlaceholderKey::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -640,6 +653,38 @@ impl<'de> Visitor<'de> for PlaceholderVisitor {
             Some(n) if marker => Ok(n),
             _ => Err(de::Error::custom("not a binary placeholder")),
         }
+    }
+}
+
+/// A key of a placeholder object, read without allocating (escaped keys are decoded by the
+/// deserializer and compared the same way).
+enum PlaceholderKey {
+    Marker,
+    Num,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for PlaceholderKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_identifier(PlaceholderKeyVisitor)
+    }
+}
+
+struct PlaceholderKeyVisitor;
+
+impl Visitor<'_> for PlaceholderKeyVisitor {
+    type Value = PlaceholderKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a placeholder key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<PlaceholderKey, E> {
+        Ok(match key {
+            "_placeholder" => PlaceholderKey::Marker,
+            "num" => PlaceholderKey::Num,
+            _ => PlaceholderKey::Other,
+        })
     }
 }
 

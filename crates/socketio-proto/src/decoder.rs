@@ -334,25 +334,71 @@ fn shape_at_start(ty: PacketType, json: &str) -> bool {
 /// the packet to the full check, which finds the precise error or accepts a spelling this
 /// does not know (whitespace, another key order, escapes).
 fn placeholders_at_sight(json: &str, attachments: usize) -> bool {
-    const HEAD: &[u8] = br#"{"_placeholder":true,"num":"#;
-    const KEY: &[u8] = b"_placeholder";
     let b = json.as_bytes();
-    // `50-`/`60-` (no attachments) are rare: the full check. So is a number the full check
-    // parses and might find out of range (an exponent, or more than 300 digits), which a
-    // reader that skips the value would not notice.
-    if attachments == 0
-        || attachments > 64
-        || memchr::memchr(b'\\', b).is_some()
-        || !numbers_in_range(b)
-    {
+    // `50-`/`60-` (no attachments) are rare: the full check.
+    if attachments == 0 || attachments > 64 {
         return false;
     }
-    let mut seen = 0u64;
-    let mut found = 0;
-    // `_` is rare in JSON, so looking for it first is cheaper than a substring searcher that
-    // is built per call.
-    let keys = memchr::memchr_iter(b'_', b).filter(|&at| b[at..].starts_with(KEY));
-    for at in keys {
+    let mut places = Placeholders {
+        b,
+        attachments,
+        seen: 0,
+        found: 0,
+    };
+    // A number the full check parses and might find out of range (an exponent, or more than
+    // 300 digits), which a reader that skips the value would not notice, sends the packet to
+    // the full check, as does an escape.
+    if b.len() <= SHORT_SCAN {
+        // One pass over a short text: memchr's set-up costs more than it saves there, and a
+        // run of more than 300 digits does not fit.
+        let mut prev = 0u8;
+        for (at, &c) in b.iter().enumerate() {
+            match c {
+                b'\\' => return false,
+                b'e' | b'E' if prev.is_ascii_digit() || prev == b'.' => return false,
+                b'_' if !places.key_at(at) => return false,
+                _ => {}
+            }
+            prev = c;
+        }
+    } else {
+        if memchr::memchr(b'\\', b).is_some() || !numbers_in_range(b) {
+            return false;
+        }
+        // `_` is rare in JSON, so looking for it first is cheaper than a substring searcher
+        // that is built per call.
+        if !memchr::memchr_iter(b'_', b).all(|at| places.key_at(at)) {
+            return false;
+        }
+    }
+    places.found == attachments
+}
+
+/// Texts up to this length are scanned in one pass of a plain loop (no longer than the
+/// digit run [`numbers_in_range`] refuses).
+const SHORT_SCAN: usize = 300;
+
+/// The placeholders found so far by [`placeholders_at_sight`].
+struct Placeholders<'a> {
+    b: &'a [u8],
+    attachments: usize,
+    /// Bit `n` is set once placeholder `n` was found.
+    seen: u64,
+    found: usize,
+}
+
+impl Placeholders<'_> {
+    /// Looks at the `_` at `at`: `true` when it does not start the key `_placeholder`, or
+    /// starts a placeholder written exactly as `{"_placeholder":true,"num":N}` with an `N`
+    /// not seen before and below the attachment count (which is then counted); `false`
+    /// otherwise.
+    fn key_at(&mut self, at: usize) -> bool {
+        const HEAD: &[u8] = br#"{"_placeholder":true,"num":"#;
+        const KEY: &[u8] = b"_placeholder";
+        let b = self.b;
+        if !b[at..].starts_with(KEY) {
+            return true;
+        }
         let Some(start) = at.checked_sub(2) else {
             return false;
         };
@@ -367,13 +413,13 @@ fn placeholders_at_sight(json: &str, attachments: usize) -> bool {
                 .fold(0usize, |n, &c| n * 10 + usize::from(c - b'0')),
             _ => return false,
         };
-        if index >= attachments || seen & (1 << index) != 0 {
+        if index >= self.attachments || self.seen & (1 << index) != 0 {
             return false;
         }
-        seen |= 1 << index;
-        found += 1;
+        self.seen |= 1 << index;
+        self.found += 1;
+        true
     }
-    found == attachments
 }
 
 /// Whether no number in `b` can be out of `f64` range: no exponent (a digit or `.` followed
@@ -493,6 +539,65 @@ mod tests {
         assert_eq!(parse_u64(b"007"), Some(7));
         assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
         assert_eq!(parse_u64(b"18446744073709551616"), None);
+    }
+
+    #[test]
+    fn placeholders_at_sight_short_and_long_texts_agree() {
+        let ph = |n: u8| format!(r#"{{"_placeholder":true,"num":{n}}}"#);
+        let cases = [
+            (format!(r#"["a",{}]"#, ph(0)), 1, true),
+            (format!(r#"["_e_E_",{},{}]"#, ph(1), ph(0)), 2, true),
+            (format!(r#"["a",1.5,-2,"1e5",{}]"#, ph(0)), 1, false),
+            (format!(r#"["a",1e5,{}]"#, ph(0)), 1, false),
+            (format!(r#"["a",2.E1,{}]"#, ph(0)), 1, false),
+            (format!(r#"["a\n",{}]"#, ph(0)), 1, false),
+            (format!(r#"["a",{}]"#, ph(1)), 1, false),
+            (format!(r#"["a",{},{}]"#, ph(0), ph(0)), 2, false),
+            (format!(r#"["a",{}]"#, ph(0)), 2, false),
+            (
+                r#"["a",{"x":1,"_placeholder":true,"num":0}]"#.to_owned(),
+                1,
+                false,
+            ),
+            (
+                r#"["a",{"_placeholder":true,"num":00}]"#.to_owned(),
+                1,
+                false,
+            ),
+            (
+                r#"["a",{"_placeholder":true,"num":0 }]"#.to_owned(),
+                1,
+                false,
+            ),
+            (
+                r#"["_placeholder",{"_placeholder":true,"num":0}]"#.to_owned(),
+                1,
+                false,
+            ),
+            (format!(r#"["a",{}]"#, ph(0)), 0, false),
+        ];
+        let pad = "p".repeat(SHORT_SCAN);
+        for (json, attachments, expected) in cases {
+            assert!(json.len() <= SHORT_SCAN);
+            assert_eq!(
+                placeholders_at_sight(&json, attachments),
+                expected,
+                "{json}"
+            );
+            // The same text made longer than the one-pass limit takes the memchr path.
+            let long = json.replacen('[', &format!("[\"{pad}\","), 1);
+            assert!(long.len() > SHORT_SCAN);
+            assert_eq!(
+                placeholders_at_sight(&long, attachments),
+                expected,
+                "{long}"
+            );
+        }
+        // A run of more than 300 digits only fits in a long text.
+        let digits = format!(r#"["a",{},{}]"#, "1".repeat(301), ph(0));
+        assert!(!placeholders_at_sight(&digits, 1));
+        let digits = format!(r#"["a",{},{}]"#, "1".repeat(300), ph(0));
+        assert!(placeholders_at_sight(&digits, 1));
     }
 
     #[test]
