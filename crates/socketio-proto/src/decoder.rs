@@ -349,17 +349,26 @@ fn placeholders_at_sight(json: &str, attachments: usize) -> bool {
     // 300 digits), which a reader that skips the value would not notice, sends the packet to
     // the full check, as does an escape.
     if b.len() <= SHORT_SCAN {
-        // One pass over a short text: memchr's set-up costs more than it saves there, and a
-        // run of more than 300 digits does not fit.
-        let mut prev = 0u8;
-        for (at, &c) in b.iter().enumerate() {
-            match c {
-                b'\\' => return false,
-                b'e' | b'E' if prev.is_ascii_digit() || prev == b'.' => return false,
-                b'_' if !places.key_at(at) => return false,
-                _ => {}
+        // One pass over a short text, eight bytes at a time: memchr's set-up costs more than
+        // it saves there, and a run of more than 300 digits does not fit.
+        let mut chunks = b.chunks_exact(8);
+        let mut base = 0;
+        for chunk in chunks.by_ref() {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let mut hits = special_bytes(u64::from_le_bytes(word));
+            while hits != 0 {
+                if !places.plain_at(base + (hits.trailing_zeros() / 8) as usize) {
+                    return false;
+                }
+                hits &= hits - 1;
             }
-            prev = c;
+            base += 8;
+        }
+        for at in base..b.len() {
+            if !places.plain_at(at) {
+                return false;
+            }
         }
     } else {
         if memchr::memchr(b'\\', b).is_some() || !numbers_in_range(b) {
@@ -387,7 +396,36 @@ struct Placeholders<'a> {
     found: usize,
 }
 
+/// The high bit of each byte of `word` that is `\\`, `_`, `e` or `E`, and no other bit.
+fn special_bytes(word: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // The high bit of each byte of `word` equal to `c`: exact, no carry crosses a byte.
+    let eq = |word: u64, c: u8| {
+        let t = word ^ (ONES * u64::from(c));
+        !((((t & LOW7) + LOW7) | t) | LOW7)
+    };
+    // `E | 0x20 == e`, and no other byte ORed with 0x20 gives `e`.
+    eq(word, b'\\') | eq(word, b'_') | eq(word | (ONES * 0x20), b'e')
+}
+
 impl Placeholders<'_> {
+    /// Looks at the byte at `at`: `false` for an escape, an exponent (`e`/`E` after a digit
+    /// or `.`) or a `_placeholder` key that is not an exact placeholder (see
+    /// [`key_at`](Self::key_at)); `true` for anything else.
+    #[inline]
+    fn plain_at(&mut self, at: usize) -> bool {
+        match self.b.get(at) {
+            Some(b'\\') => false,
+            Some(b'e' | b'E') => !at
+                .checked_sub(1)
+                .and_then(|p| self.b.get(p))
+                .is_some_and(|&c| c.is_ascii_digit() || c == b'.'),
+            Some(b'_') => self.key_at(at),
+            _ => true,
+        }
+    }
+
     /// Looks at the `_` at `at`: `true` when it does not start the key `_placeholder`, or
     /// starts a placeholder written exactly as `{"_placeholder":true,"num":N}` with an `N`
     /// not seen before and below the attachment count (which is then counted); `false`
@@ -598,6 +636,41 @@ mod tests {
         assert!(!placeholders_at_sight(&digits, 1));
         let digits = format!(r#"["a",{},{}]"#, "1".repeat(300), ph(0));
         assert!(placeholders_at_sight(&digits, 1));
+    }
+
+    /// The bytes [`special_bytes`] must flag, one by one.
+    fn special_reference(word: u64) -> u64 {
+        word.to_le_bytes()
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| matches!(c, b'\\' | b'_' | b'e' | b'E'))
+            .fold(0, |m, (i, _)| m | 0x80 << (8 * i))
+    }
+
+    #[test]
+    fn special_bytes_flags_exactly_the_special_bytes() {
+        for c in 0..=255u8 {
+            for pos in 0..8 {
+                let mut bytes = [b'a'; 8];
+                bytes[pos] = c;
+                let word = u64::from_le_bytes(bytes);
+                assert_eq!(special_bytes(word), special_reference(word), "{c} at {pos}");
+                // Next to every other byte value too (no carry between bytes).
+                for d in 0..=255u8 {
+                    let mut bytes = [d; 8];
+                    bytes[pos] = c;
+                    let word = u64::from_le_bytes(bytes);
+                    assert_eq!(special_bytes(word), special_reference(word));
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn special_bytes_matches_the_reference(word in proptest::prelude::any::<u64>()) {
+            proptest::prop_assert_eq!(special_bytes(word), special_reference(word));
+        }
     }
 
     #[test]
