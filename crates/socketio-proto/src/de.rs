@@ -148,16 +148,19 @@ impl Payload {
         let _scope = Scope::enter(self.attachments());
         // No payload means no arguments.
         let json = if self.is_empty() { "[]" } else { self.json() };
-        let mut de = serde_json::Deserializer::from_str(json);
-        let v = de
-            .deserialize_seq(ArgsVisitor {
-                skip_name: skip_name && !self.is_empty(),
+        let read = || {
+            let mut seq = ArgSeq::open(json)?;
+            if skip_name && !self.is_empty() {
+                seq.skip_name()?;
+            }
+            let v = T::deserialize(Args {
+                seq: &mut seq,
                 atts: self.attachments(),
-                marker: std::marker::PhantomData::<T>,
-            })
-            .and_then(|v| de.end().map(|()| v))
-            .map_err(err)?;
-        Ok(v)
+            })?;
+            seq.finish()?;
+            Ok(v)
+        };
+        read().map_err(err)
     }
 }
 
@@ -165,30 +168,138 @@ fn err(e: serde_json::Error) -> ArgsError {
     ArgsError::Deserialize(e.to_string())
 }
 
-struct ArgsVisitor<'de, T> {
-    skip_name: bool,
-    atts: &'de [Bytes],
-    marker: std::marker::PhantomData<T>,
+/// The packet's array of arguments, read element by element: the brackets, the commas and
+/// the whitespace here, each element by serde_json on the text that starts with it.
+///
+/// The result is what serde_json reading the whole array would give (the same text is
+/// accepted and refused), without its sequence layer on top of the argument layer. An
+/// element may nest one level deeper than inside serde_json's own array (its recursion limit
+/// counts from the element); a deferred binary packet deep enough for that to matter is
+/// checked in full at receipt.
+struct ArgSeq<'de> {
+    json: &'de str,
+    /// Offset of the next byte to read.
+    pos: usize,
+    /// Whether an element was read, so a `,` comes before the next one.
+    started: bool,
+    /// Whether the closing `]` was read.
+    closed: bool,
 }
 
-impl<'de, T: Deserialize<'de>> Visitor<'de> for ArgsVisitor<'de, T> {
-    type Value = T;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of arguments")
+impl<'de> ArgSeq<'de> {
+    /// Reads the opening `[`.
+    fn open(json: &'de str) -> Result<Self, serde_json::Error> {
+        let i = skip_ws(json.as_bytes(), 0);
+        if json.as_bytes().get(i) != Some(&b'[') {
+            return Err(de::Error::custom("expected an array of arguments"));
+        }
+        Ok(Self {
+            json,
+            pos: i + 1,
+            started: false,
+            closed: false,
+        })
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
-        if self.skip_name {
-            seq.next_element::<EventName>()?;
+    /// Moves to the start of the next element; `false` once the closing `]` is read.
+    #[inline]
+    fn advance(&mut self) -> Result<bool, serde_json::Error> {
+        if self.closed {
+            return Ok(false);
         }
-        let v = T::deserialize(Args {
-            seq: &mut seq,
-            atts: self.atts,
-        })?;
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        let b = self.json.as_bytes();
+        let mut i = skip_ws(b, self.pos);
+        match b.get(i) {
+            Some(b']') => {
+                self.pos = i + 1;
+                self.closed = true;
+                return Ok(false);
+            }
+            // A `]` right after the comma is then refused by the element's parse.
+            Some(b',') if self.started => i = skip_ws(b, i + 1),
+            None => return Err(de::Error::custom("EOF while parsing a list")),
+            _ if !self.started => {}
+            Some(_) => return Err(de::Error::custom("expected `,` or `]`")),
+        }
+        self.pos = i;
+        self.started = true;
+        Ok(true)
+    }
+
+    /// Reads the element at the current position.
+    #[inline]
+    fn element<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, serde_json::Error> {
+        // Positions are after ASCII bytes or at the end of a value: char boundaries.
+        let rest = self
+            .json
+            .get(self.pos..)
+            .ok_or_else(|| de::Error::custom("argument outside the text"))?;
+        let mut de = serde_json::Deserializer::from_str(rest);
+        let v = seed.deserialize(&mut de)?;
+        self.pos += de.into_iter::<IgnoredAny>().byte_offset();
         Ok(v)
     }
+
+    /// Skips the event name, if any: a string without escapes or control characters is
+    /// skipped here; anything else is read as the full check reads it.
+    fn skip_name(&mut self) -> Result<(), serde_json::Error> {
+        if !self.advance()? {
+            return Ok(());
+        }
+        let b = self.json.as_bytes();
+        if b.get(self.pos) == Some(&b'"') {
+            let body = b.get(self.pos + 1..).unwrap_or_default();
+            if let Some(end) = body
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                && body[end] == b'"'
+            {
+                self.pos += end + 2;
+                return Ok(());
+            }
+        }
+        self.element(std::marker::PhantomData::<EventName>)
+            .map(drop)
+    }
+
+    /// Reads the arguments left over (extra arguments are ignored, as JS does, but must be
+    /// well-formed), the closing `]`, and nothing but whitespace after it.
+    fn finish(mut self) -> Result<(), serde_json::Error> {
+        while self.advance()? {
+            self.element(std::marker::PhantomData::<IgnoredAny>)?;
+        }
+        if skip_ws(self.json.as_bytes(), self.pos) != self.json.len() {
+            return Err(de::Error::custom("trailing characters"));
+        }
+        Ok(())
+    }
+}
+
+impl<'de> SeqAccess<'de> for ArgSeq<'de> {
+    type Error = serde_json::Error;
+
+    fn next_element_seed<S: DeserializeSeed<'de>>(
+        &mut self,
+        seed: S,
+    ) -> Result<Option<S::Value>, serde_json::Error> {
+        if !self.advance()? {
+            return Ok(None);
+        }
+        self.element(seed).map(Some)
+    }
+}
+
+/// Index of the first byte at or after `i` that is not JSON whitespace.
+#[inline]
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    // Most bytes are above the space: one comparison for them.
+    while let Some(&c) = b.get(i)
+        && c <= b' '
+        && matches!(c, b' ' | b'\t' | b'\n' | b'\r')
+    {
+        i += 1;
+    }
+    i
 }
 
 /// The event name, read as the full check reads it (a number is parsed, so one out of range
@@ -896,4 +1007,53 @@ impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for WrapSeq<'de, A> {
         };
         self.inner.struct_variant(fields, v)
     }
+}
+
+/// The argument reader before [`ArgSeq`]: serde_json reads the whole array, the argument
+/// layer on top. Kept for the equivalence tests.
+#[cfg(test)]
+pub(crate) fn args_reference<'de, T: Deserialize<'de>>(
+    payload: &'de Payload,
+    skip_name: bool,
+) -> Result<T, ArgsError> {
+    struct ArgsVisitor<'de, T> {
+        skip_name: bool,
+        atts: &'de [Bytes],
+        marker: std::marker::PhantomData<T>,
+    }
+
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for ArgsVisitor<'de, T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array of arguments")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+            if self.skip_name {
+                seq.next_element::<EventName>()?;
+            }
+            let v = T::deserialize(Args {
+                seq: &mut seq,
+                atts: self.atts,
+            })?;
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(v)
+        }
+    }
+
+    let _scope = Scope::enter(payload.attachments());
+    let json = if payload.is_empty() {
+        "[]"
+    } else {
+        payload.json()
+    };
+    let mut de = serde_json::Deserializer::from_str(json);
+    de.deserialize_seq(ArgsVisitor {
+        skip_name: skip_name && !payload.is_empty(),
+        atts: payload.attachments(),
+        marker: std::marker::PhantomData::<T>,
+    })
+    .and_then(|v| de.end().map(|()| v))
+    .map_err(err)
 }

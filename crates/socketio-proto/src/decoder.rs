@@ -203,7 +203,8 @@ impl Decoder {
     /// rules, or when a binary packet was still waiting for attachments
     /// ([`DecodeError::UnexpectedText`]). The decoder is idle afterwards.
     pub fn decode_text(&mut self, text: Utf8Bytes) -> Result<Option<Packet>, DecodeError> {
-        if self.pending.take().is_some() {
+        if self.pending.is_some() {
+            self.pending = None;
             return Err(DecodeError::UnexpectedText);
         }
         if text.len() > self.limits.max_packet_bytes {
@@ -282,6 +283,7 @@ impl Decoder {
     }
 }
 
+#[inline]
 fn build(head: Head, json: Utf8Bytes, attachments: Vec<Bytes>) -> Packet {
     let Head { ty, ns, ack, .. } = head;
     let data = Payload::new(json, attachments);
@@ -339,6 +341,12 @@ fn placeholders_at_sight(json: &str, attachments: usize) -> bool {
     if attachments == 0 || attachments > 64 {
         return false;
     }
+    // The full check refuses nesting deeper than serde_json's recursion limit (128 levels,
+    // the packet's array included); a reader that skips or reads the arguments one by one
+    // may not. Well-formed JSON that deep has at least 256 bytes and 127 opening brackets.
+    if b.len() >= 2 * DEEP && memchr::memchr2_iter(b'[', b'{', b).nth(DEEP - 1).is_some() {
+        return false;
+    }
     let mut places = Placeholders {
         b,
         attachments,
@@ -382,6 +390,9 @@ fn placeholders_at_sight(json: &str, attachments: usize) -> bool {
     }
     places.found == attachments
 }
+
+/// Opening brackets from which a text may nest as deep as serde_json's recursion limit.
+const DEEP: usize = 127;
 
 /// Texts up to this length are scanned in one pass of a plain loop (no longer than the
 /// digit run [`numbers_in_range`] refuses).
@@ -636,6 +647,25 @@ mod tests {
         assert!(!placeholders_at_sight(&digits, 1));
         let digits = format!(r#"["a",{},{}]"#, "1".repeat(300), ph(0));
         assert!(placeholders_at_sight(&digits, 1));
+    }
+
+    #[test]
+    fn deep_binary_packets_are_checked_in_full() {
+        let ph = r#"{"_placeholder":true,"num":0}"#;
+        for depth in [100, 126, 127, 128, 200] {
+            let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            let json = format!(r#"["e",{ph},{deep}]"#);
+            // Only nesting that could reach the limit leaves the fast path.
+            assert_eq!(placeholders_at_sight(&json, 1), depth + 1 < DEEP, "{depth}");
+            // Either way, the deferred decoder and the full check agree.
+            let text = format!("51-{json}");
+            let mut full = Decoder::new(DecodeLimits::default());
+            let mut deferred = Decoder::new(DecodeLimits::default()).defer_json_check(true);
+            let full = full.decode_text(text.as_str().into());
+            let deferred = deferred.decode_text(text.as_str().into());
+            assert_eq!(full.is_ok(), deferred.is_ok(), "{depth}");
+            assert_eq!(full.is_ok(), depth + 1 < 128, "{depth}");
+        }
     }
 
     /// The bytes [`special_bytes`] must flag, one by one.
