@@ -283,7 +283,7 @@ impl Decoder {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn build(head: Head, json: Utf8Bytes, attachments: Vec<Bytes>) -> Packet {
     let Head { ty, ns, ack, .. } = head;
     let data = Payload::new(json, attachments);
