@@ -415,6 +415,11 @@ impl Packet {
     }
 }
 
+thread_local! {
+    /// Where [`Header::prepend`] puts together the headers it has no static string for.
+    static HEADER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 /// A packet header, written before the JSON.
 pub(crate) struct Header<'a> {
     pub(crate) ty: PacketType,
@@ -479,27 +484,19 @@ impl Header<'_> {
                 return;
             }
         }
-        let len = 1 + self.len();
-        let mut stack = [0u8; 64];
-        if let Some(buf) = stack.get_mut(..len) {
-            let mut at = 0;
-            let mut put = |part: &str| {
-                buf[at..at + part.len()].copy_from_slice(part.as_bytes());
-                at += part.len();
-            };
-            put("4");
-            self.emit(put);
-            // Made of `&str` pieces, so always UTF-8: the check of a few bytes cannot fail.
-            if let Ok(head) = std::str::from_utf8(buf) {
-                json.insert_str(0, head);
-                return;
-            }
-        }
-        // A long namespace.
-        let mut head = String::with_capacity(len);
-        head.push('4');
-        self.write(&mut head);
-        json.insert_str(0, &head);
+        // Anything else is put together in a per-thread buffer, so that the JSON moves once
+        // and no UTF-8 check is needed (every piece is a `&str`).
+        let mut put_together = |head: &mut String| {
+            head.clear();
+            head.push('4');
+            self.write(head);
+            json.insert_str(0, head);
+        };
+        HEADER.with(|head| match head.try_borrow_mut() {
+            Ok(mut head) => put_together(&mut head),
+            // Never nested (no user code runs in here); a fresh buffer would do.
+            Err(_) => put_together(&mut String::new()),
+        });
     }
 
     /// Hands the header to `put` piece by piece.
@@ -527,6 +524,10 @@ fn digit_str(d: u64) -> &'static str {
 
 /// Hands the decimal digits of `n` to `put`, most significant first.
 fn put_decimal(n: u64, put: &mut impl FnMut(&str)) {
+    if n < 10 {
+        put(digit_str(n));
+        return;
+    }
     let mut scale = 1u64;
     while n / scale >= 10 {
         scale *= 10;
