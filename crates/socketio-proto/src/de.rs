@@ -149,13 +149,15 @@ impl Payload {
         // No payload means no arguments.
         let json = if self.is_empty() { "[]" } else { self.json() };
         let read = || {
-            let mut seq = ArgSeq::open(json)?;
+            let mut seq = ArgSeq::open(json, self.attachments())?;
             if skip_name && !self.is_empty() {
                 seq.skip_name()?;
             }
+            // Placeholders are resolved element by element (see `ElementDe`), not by the
+            // argument layer.
             let v = T::deserialize(Args {
                 seq: &mut seq,
-                atts: self.attachments(),
+                atts: &[],
             })?;
             seq.finish()?;
             Ok(v)
@@ -178,6 +180,7 @@ fn err(e: serde_json::Error) -> ArgsError {
 /// checked in full at receipt.
 struct ArgSeq<'de> {
     json: &'de str,
+    atts: &'de [Bytes],
     /// Offset of the next byte to read.
     pos: usize,
     /// Whether an element was read, so a `,` comes before the next one.
@@ -188,13 +191,14 @@ struct ArgSeq<'de> {
 
 impl<'de> ArgSeq<'de> {
     /// Reads the opening `[`.
-    fn open(json: &'de str) -> Result<Self, serde_json::Error> {
+    fn open(json: &'de str, atts: &'de [Bytes]) -> Result<Self, serde_json::Error> {
         let i = skip_ws(json.as_bytes(), 0);
         if json.as_bytes().get(i) != Some(&b'[') {
             return Err(de::Error::custom("expected an array of arguments"));
         }
         Ok(Self {
             json,
+            atts,
             pos: i + 1,
             started: false,
             closed: false,
@@ -234,9 +238,20 @@ impl<'de> ArgSeq<'de> {
             .json
             .get(self.pos..)
             .ok_or_else(|| de::Error::custom("argument outside the text"))?;
-        let mut de = serde_json::Deserializer::from_str(rest);
-        let v = seed.deserialize(&mut de)?;
-        self.pos += de.into_iter::<IgnoredAny>().byte_offset();
+        if self.atts.is_empty() {
+            // Nothing to resolve: serde_json as it is.
+            let mut de = serde_json::Deserializer::from_str(rest);
+            let v = seed.deserialize(&mut de)?;
+            self.pos += de.into_iter::<IgnoredAny>().byte_offset();
+            return Ok(v);
+        }
+        let mut consumed = 0;
+        let v = seed.deserialize(ElementDe {
+            rest,
+            atts: self.atts,
+            consumed: &mut consumed,
+        })?;
+        self.pos += consumed;
         Ok(v)
     }
 
@@ -470,6 +485,9 @@ impl<'de, V: Visitor<'de>> DeserializeSeed<'de> for OptionSeed<'_, 'de, V> {
             .visitor
             .take()
             .ok_or_else(|| de::Error::custom("option visitor used twice"))?;
+        if self.atts.is_empty() {
+            return d.deserialize_option(visitor);
+        }
         Wrap {
             inner: d,
             atts: self.atts,
@@ -597,16 +615,7 @@ struct Wrap<'de, D> {
 impl<'de, D: Deserializer<'de>> Wrap<'de, D> {
     fn attachment<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
         let num = self.inner.deserialize_map(PlaceholderVisitor)?;
-        let att = usize::try_from(num)
-            .ok()
-            .and_then(|n| self.atts.get(n))
-            .ok_or_else(|| {
-                de::Error::custom(format_args!("placeholder {num} has no attachment"))
-            })?;
-        RESOLVED.set(Some(att.clone()));
-        let v = visitor.visit_borrowed_bytes(att);
-        RESOLVED.set(None);
-        v
+        resolve(self.atts, num, visitor)
     }
 
     fn visitor<V>(&self, visitor: V) -> WrapVisitor<'de, V> {
@@ -735,6 +744,148 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Wrap<'de, D> {
 
     fn is_human_readable(&self) -> bool {
         self.inner.is_human_readable()
+    }
+}
+
+/// Hands attachment `num` to `visitor` as borrowed bytes (a [`Binary`] takes the `Bytes`
+/// itself, see [`RESOLVED`]).
+fn resolve<'de, V: Visitor<'de>, E: de::Error>(
+    atts: &'de [Bytes],
+    num: u64,
+    visitor: V,
+) -> Result<V::Value, E> {
+    let att = usize::try_from(num)
+        .ok()
+        .and_then(|n| atts.get(n))
+        .ok_or_else(|| E::custom(format_args!("placeholder {num} has no attachment")))?;
+    // `with` + `replace`, not `set`: `set` takes the slower lazy initialisation path on every
+    // call.
+    RESOLVED.with(|r| r.replace(Some(att.clone())));
+    let v = visitor.visit_borrowed_bytes(att);
+    drop(RESOLVED.with(RefCell::take));
+    v
+}
+
+/// One argument of the packet's array, as a deserializer: serde_json on the text from the
+/// argument on (through [`Wrap`] when the payload has attachments), except that a request
+/// for bytes on a placeholder written exactly as encoders write it,
+/// `{"_placeholder":true,"num":N}`, resolves it without a parse. Reports how much of the
+/// text the argument took.
+struct ElementDe<'a, 'de> {
+    rest: &'de str,
+    atts: &'de [Bytes],
+    consumed: &'a mut usize,
+}
+
+impl<'de> ElementDe<'_, 'de> {
+    /// The index and the length of the placeholder written exactly as encoders write it at
+    /// the start of the text (digits without a leading zero, then `}`), if there is one.
+    fn exact_placeholder(&self) -> Option<(u64, usize)> {
+        const HEAD: &[u8] = br#"{"_placeholder":true,"num":"#;
+        if self.atts.is_empty() {
+            return None;
+        }
+        let digits = self.rest.as_bytes().strip_prefix(HEAD)?;
+        let len = digits.iter().take_while(|c| c.is_ascii_digit()).count();
+        let plain = matches!(len, 1..=19) && (len == 1 || digits[0] != b'0');
+        if !plain || digits.get(len) != Some(&b'}') {
+            return None;
+        }
+        let num = digits[..len]
+            .iter()
+            .fold(0u64, |n, &c| n * 10 + u64::from(c - b'0'));
+        Some((num, HEAD.len() + len + 1))
+    }
+}
+
+/// Hands the argument to serde_json (through [`Wrap`] when there are attachments) with the
+/// deserializer method `$method`, and records how much of the text it took.
+macro_rules! element_full {
+    ($self:ident, $method:ident($($arg:expr),*)) => {{
+        let mut de = serde_json::Deserializer::from_str($self.rest);
+        let v = if $self.atts.is_empty() {
+            (&mut de).$method($($arg),*)
+        } else {
+            Wrap {
+                inner: &mut de,
+                atts: $self.atts,
+            }
+            .$method($($arg),*)
+        }?;
+        *$self.consumed = de.into_iter::<IgnoredAny>().byte_offset();
+        Ok(v)
+    }};
+}
+
+macro_rules! element_de {
+    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {
+        $(fn $method<V: Visitor<'de>>(
+            self,
+            $($arg: $ty,)*
+            visitor: V,
+        ) -> Result<V::Value, serde_json::Error> {
+            element_full!(self, $method($($arg,)* visitor))
+        })*
+    };
+}
+
+impl<'de> Deserializer<'de> for ElementDe<'_, 'de> {
+    type Error = serde_json::Error;
+
+    element_de! {
+        deserialize_any();
+        deserialize_bool();
+        deserialize_i8();
+        deserialize_i16();
+        deserialize_i32();
+        deserialize_i64();
+        deserialize_i128();
+        deserialize_u8();
+        deserialize_u16();
+        deserialize_u32();
+        deserialize_u64();
+        deserialize_u128();
+        deserialize_f32();
+        deserialize_f64();
+        deserialize_char();
+        deserialize_str();
+        deserialize_string();
+        deserialize_unit();
+        deserialize_unit_struct(name: &'static str);
+        deserialize_newtype_struct(name: &'static str);
+        deserialize_seq();
+        deserialize_tuple(len: usize);
+        deserialize_tuple_struct(name: &'static str, len: usize);
+        deserialize_map();
+        deserialize_struct(name: &'static str, fields: &'static [&'static str]);
+        deserialize_enum(name: &'static str, variants: &'static [&'static str]);
+        deserialize_identifier();
+        deserialize_ignored_any();
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        if let Some((num, len)) = self.exact_placeholder() {
+            *self.consumed = len;
+            return resolve(self.atts, num, visitor);
+        }
+        element_full!(self, deserialize_bytes(visitor))
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        if let Some((num, len)) = self.exact_placeholder() {
+            *self.consumed = len;
+            return resolve(self.atts, num, visitor);
+        }
+        element_full!(self, deserialize_byte_buf(visitor))
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        // A placeholder is not `null`: `Some` of the same argument, so that an
+        // `Option<Binary>` takes the short path too.
+        if self.exact_placeholder().is_some() {
+            return visitor.visit_some(self);
+        }
+        element_full!(self, deserialize_option(visitor))
     }
 }
 

@@ -316,6 +316,9 @@ fn args_text() -> impl Strategy<Value = String> {
         1 => prop::sample::select(vec![
             r#""\u0041""#, r#""a\"b""#, r#""connect""#, "1e400", "-0", "1.5e3", "18446744073709551616",
             "[[]]", r#"{"_placeholder":true}"#, "\"\u{1}\"",
+            r#"{"_placeholder":true,"num":01}"#, r#"{"_placeholder":true,"num":0 }"#,
+            r#"{"_placeholder":true,"num":1.0}"#, r#"{"_placeholder":true,"num":18446744073709551616}"#,
+            r#"{"_placeholder":true,"num":9999999999999999999}"#, r#"{"_placeholder":true,"num":0,"x":1}"#,
         ]).prop_map(str::to_owned),
     ];
     let array = (

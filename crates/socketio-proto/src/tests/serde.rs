@@ -214,6 +214,40 @@ fn bad_placeholders_are_errors_when_deserializing() {
 }
 
 #[test]
+fn exact_placeholders_at_the_top_level() {
+    let atts = || vec![Bytes::from_static(b"a"), Bytes::from_static(b"bc")];
+    let p = Payload::new(
+        r#"["e",{"_placeholder":true,"num":1},{"_placeholder":true,"num":0}]"#.into(),
+        atts(),
+    );
+    let (x, y): (Binary, Option<Binary>) = p.event_args().unwrap();
+    assert_eq!(
+        (&x[..], y.as_deref().map(|b| &b[..])),
+        (&b"bc"[..], Some(&b"a"[..]))
+    );
+    // The attachment itself, not a copy.
+    assert_eq!(x.as_ptr(), p.attachments()[1].as_ptr());
+    let all: Vec<Binary> = p.event_args().unwrap();
+    assert_eq!(all.len(), 2);
+    let first: Binary = p.event_args().unwrap();
+    assert_eq!(&first[..], b"bc");
+    // Read as anything else, a placeholder is the object it is.
+    let (v,): (serde_json::Value,) = p.event_args().unwrap();
+    assert_eq!(v, serde_json::json!({"_placeholder": true, "num": 1}));
+    for json in [
+        r#"["e",{"_placeholder":true,"num":2}]"#,
+        r#"["e",{"_placeholder":true,"num":18446744073709551616}]"#,
+        r#"["e",{"_placeholder":true,"num":9999999999999999999}]"#,
+        r#"["e",{"_placeholder":true,"num":01}]"#,
+        r#"["e",{"_placeholder":true,"num":0}}]"#,
+        r#"["e",{"_placeholder":true,"num":0} 1]"#,
+    ] {
+        let p = Payload::new(json.into(), atts());
+        assert!(p.event_args::<(Binary,)>().is_err(), "{json}");
+    }
+}
+
+#[test]
 fn placeholder_spellings_and_scalars_next_to_attachments() {
     let att = || vec![Bytes::from_static(b"x")];
     // Keys in any order, escaped, with extra keys: still the placeholder.
