@@ -13,7 +13,9 @@
 //! `json_enc_large`; `enc_bin_ack`, `enc_connect_nsp`, `enc_ack_nsp` (`/custom_nsp`), and
 //! socketioxide-parser-common's encoder on the same packets: `theirs_enc_connect`,
 //! `theirs_enc_connect_nsp`, `theirs_enc_event`, `theirs_enc_ack`, `theirs_enc_ack_nsp`,
-//! `theirs_enc_bin`, `theirs_enc_bin_ack`.
+//! `theirs_enc_bin`, `theirs_enc_bin_ack`. An operation name ending in `_d` (`enc_event_d`,
+//! `theirs_enc_ack_d`, ...) drops the result inside the measured function, as criterion's
+//! timing loop does; the others leave the drop to the caller.
 #![expect(
     clippy::unwrap_used,
     reason = "a profiling harness on fixed, valid inputs"
@@ -186,6 +188,78 @@ fn theirs_encode_bin_ack(ns: &Str, d: &(Data, Bytes)) -> Value {
     p.encode(TheirPacket::ack(ns.clone(), v, 0))
 }
 
+/// As `ours_encode_event`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn ours_encode_event_d(ns: &Namespace, d: &Data) {
+    drop(black_box(ours_encode_event(ns, d)));
+}
+
+/// As `json_encode_event`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn json_encode_event_d(d: &Data) {
+    drop(black_box(json_encode_event(d)));
+}
+
+/// As `theirs_encode_event`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn theirs_encode_event_d(ns: &Str, d: &Data) {
+    drop(black_box(theirs_encode_event(ns, d)));
+}
+
+/// As `ours_encode_ack`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn ours_encode_ack_d(ns: &Namespace, d: &Data) {
+    drop(black_box(ours_encode_ack(ns, d)));
+}
+
+/// As `theirs_encode_ack`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn theirs_encode_ack_d(ns: &Str, d: &Data) {
+    drop(black_box(theirs_encode_ack(ns, d)));
+}
+
+/// As `ours_encode_bin`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn ours_encode_bin_d(ns: &Namespace, d: &(Data, Binary)) {
+    drop(black_box(ours_encode_bin(ns, d)));
+}
+
+/// As `json_encode_bin`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn json_encode_bin_d(d: &Data) {
+    drop(black_box(json_encode_bin(d)));
+}
+
+/// As `theirs_encode_bin`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn theirs_encode_bin_d(ns: &Str, d: &(Data, Bytes)) {
+    drop(black_box(theirs_encode_bin(ns, d)));
+}
+
+/// As `ours_encode_bin_ack`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn ours_encode_bin_ack_d(ns: &Namespace, d: &(Data, Binary)) {
+    drop(black_box(ours_encode_bin_ack(ns, d)));
+}
+
+/// As `theirs_encode_bin_ack`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn theirs_encode_bin_ack_d(ns: &Str, d: &(Data, Bytes)) {
+    drop(black_box(theirs_encode_bin_ack(ns, d)));
+}
+
+/// As `ours_encode_connect_once`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn ours_encode_connect_once_d(ns: &Namespace) {
+    drop(black_box(ours_encode_connect_once(ns)));
+}
+
+/// As `theirs_encode_connect`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn theirs_encode_connect_d(ns: &Str) {
+    drop(black_box(theirs_encode_connect(ns)));
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let op = args[1].as_str();
@@ -243,6 +317,18 @@ fn main() {
             "theirs_enc_ack_nsp" => drop(black_box(theirs_encode_ack(&tcns, black_box(&data)))),
             "theirs_enc_bin" => drop(black_box(theirs_encode_bin(&tns, black_box(&tbd)))),
             "theirs_enc_bin_ack" => drop(black_box(theirs_encode_bin_ack(&tns, black_box(&tbd)))),
+            "enc_event_d" => ours_encode_event_d(&ns, black_box(&data)),
+            "json_enc_event_d" => json_encode_event_d(black_box(&data)),
+            "theirs_enc_event_d" => theirs_encode_event_d(&tns, black_box(&data)),
+            "enc_ack_d" => ours_encode_ack_d(&ns, black_box(&data)),
+            "theirs_enc_ack_d" => theirs_encode_ack_d(&tns, black_box(&data)),
+            "enc_bin_d" => ours_encode_bin_d(&ns, black_box(&bd)),
+            "json_enc_bin_d" => json_encode_bin_d(black_box(&data)),
+            "theirs_enc_bin_d" => theirs_encode_bin_d(&tns, black_box(&tbd)),
+            "enc_bin_ack_d" => ours_encode_bin_ack_d(&ns, black_box(&bd)),
+            "theirs_enc_bin_ack_d" => theirs_encode_bin_ack_d(&tns, black_box(&tbd)),
+            "enc_connect_once_d" => ours_encode_connect_once_d(black_box(&ns)),
+            "theirs_enc_connect_d" => theirs_encode_connect_d(black_box(&tns)),
             _ => panic!("op"),
         }
     }
