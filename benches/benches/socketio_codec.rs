@@ -5,7 +5,7 @@
 //! Three operations per case, each with the same inputs on every side:
 //!
 //! - `sio_encode`: typed data in, wire text (and attachments) out. Ours `Encoded::event` /
-//!   `Encoded::ack` / `Packet::connect_ok(..).encode()`; theirs `encode_value` (or
+//!   `Encoded::ack` / `Encoded::connect_ok` (what the server sends); theirs `encode_value` (or
 //!   `encode_default` for CONNECT), `Packet::event`/`ack`/`connect`, then `Parse::encode`;
 //!   serde_json `to_string` of the JSON body (no header, placeholders written as plain structs).
 //! - `sio_decode_header`: wire text (and attachments) in, a packet whose arguments are still
@@ -157,7 +157,7 @@ where
 {
     fn ours_encode(&self, ns: &Namespace) -> Encoded {
         match self.kind {
-            Kind::Connect => Packet::connect_ok(ns.clone(), SID).encode(),
+            Kind::Connect => Encoded::connect_ok(ns, SID),
             Kind::Event(ack) => {
                 Encoded::event(ns, EVENT, &self.ours, ack.map(AckId)).expect("encodes")
             }

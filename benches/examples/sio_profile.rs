@@ -9,8 +9,13 @@
 //!
 //! Operations: `typed_event`, `json_typed_event`, `typed_ack`, `json_typed_ack`, `typed_bin`,
 //! `json_typed_bin`, `typed_large`, `json_typed_large` (the 16 KiB event), `enc_event`,
-//! `enc_ack`, `enc_bin`, `enc_connect`, `enc_large`, `json_enc_event`, `json_enc_bin`,
-//! `json_enc_large`.
+//! `enc_ack`, `enc_bin`, `enc_connect`, `enc_connect_once` (`Encoded::connect_ok`), `enc_large`, `json_enc_event`, `json_enc_bin`,
+//! `json_enc_large`; `enc_bin_ack`, `enc_connect_nsp`, `enc_ack_nsp` (`/custom_nsp`), and
+//! socketioxide-parser-common's encoder on the same packets: `theirs_enc_connect`,
+//! `theirs_enc_connect_nsp`, `theirs_enc_event`, `theirs_enc_ack`, `theirs_enc_ack_nsp`,
+//! `theirs_enc_bin`, `theirs_enc_bin_ack`. An operation name ending in `_d` (`enc_event_d`,
+//! `theirs_enc_ack_d`, ...) drops the result inside the measured function, as criterion's
+//! timing loop does; the others leave the drop to the caller.
 #![expect(
     clippy::unwrap_used,
     reason = "a profiling harness on fixed, valid inputs"
@@ -23,6 +28,10 @@ use engineio_proto::Utf8Bytes;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use socketio_proto::{AckId, Binary, DecodeLimits, Decoder, Encoded, Namespace, Packet};
+use socketioxide_core::packet::{ConnectPacket, Packet as TheirPacket};
+use socketioxide_core::parser::Parse as _;
+use socketioxide_core::{Sid, Str, Value};
+use socketioxide_parser_common::CommonParser;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Data {
@@ -116,6 +125,11 @@ fn ours_encode_connect(ns: &Namespace) -> Encoded {
 }
 
 #[inline(never)]
+fn ours_encode_connect_once(ns: &Namespace) -> Encoded {
+    Encoded::connect_ok(ns, "lv_VI97HAXpY6yYW")
+}
+
+#[inline(never)]
 fn json_encode_event(d: &Data) -> String {
     serde_json::to_string(&("event", d)).unwrap()
 }
@@ -131,6 +145,119 @@ fn json_encode_bin(d: &Data) -> String {
         },
     ))
     .unwrap()
+}
+
+#[inline(never)]
+fn ours_encode_bin_ack(ns: &Namespace, d: &(Data, Binary)) -> Encoded {
+    Encoded::ack(ns, AckId(0), d).unwrap()
+}
+
+#[inline(never)]
+fn theirs_encode_connect(ns: &Str) -> Value {
+    let p = CommonParser;
+    let sid: Sid = "lv_VI97HAXpY6yYW".parse().unwrap();
+    let v = p.encode_default(&ConnectPacket { sid }).unwrap();
+    p.encode(TheirPacket::connect(ns.clone(), Some(v)))
+}
+
+#[inline(never)]
+fn theirs_encode_event(ns: &Str, d: &Data) -> Value {
+    let p = CommonParser;
+    let v = p.encode_value(d, Some("event")).unwrap();
+    p.encode(TheirPacket::event(ns.clone(), v))
+}
+
+#[inline(never)]
+fn theirs_encode_ack(ns: &Str, d: &Data) -> Value {
+    let p = CommonParser;
+    let v = p.encode_value(d, None).unwrap();
+    p.encode(TheirPacket::ack(ns.clone(), v, 0))
+}
+
+#[inline(never)]
+fn theirs_encode_bin(ns: &Str, d: &(Data, Bytes)) -> Value {
+    let p = CommonParser;
+    let v = p.encode_value(d, Some("event")).unwrap();
+    p.encode(TheirPacket::event(ns.clone(), v))
+}
+
+#[inline(never)]
+fn theirs_encode_bin_ack(ns: &Str, d: &(Data, Bytes)) -> Value {
+    let p = CommonParser;
+    let v = p.encode_value(d, None).unwrap();
+    p.encode(TheirPacket::ack(ns.clone(), v, 0))
+}
+
+/// As `ours_encode_event`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn ours_encode_event_d(ns: &Namespace, d: &Data) {
+    drop(black_box(ours_encode_event(ns, d)));
+}
+
+/// As `json_encode_event`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn json_encode_event_d(d: &Data) {
+    drop(black_box(json_encode_event(d)));
+}
+
+/// As `theirs_encode_event`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn theirs_encode_event_d(ns: &Str, d: &Data) {
+    drop(black_box(theirs_encode_event(ns, d)));
+}
+
+/// As `ours_encode_ack`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn ours_encode_ack_d(ns: &Namespace, d: &Data) {
+    drop(black_box(ours_encode_ack(ns, d)));
+}
+
+/// As `theirs_encode_ack`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn theirs_encode_ack_d(ns: &Str, d: &Data) {
+    drop(black_box(theirs_encode_ack(ns, d)));
+}
+
+/// As `ours_encode_bin`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn ours_encode_bin_d(ns: &Namespace, d: &(Data, Binary)) {
+    drop(black_box(ours_encode_bin(ns, d)));
+}
+
+/// As `json_encode_bin`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn json_encode_bin_d(d: &Data) {
+    drop(black_box(json_encode_bin(d)));
+}
+
+/// As `theirs_encode_bin`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn theirs_encode_bin_d(ns: &Str, d: &(Data, Bytes)) {
+    drop(black_box(theirs_encode_bin(ns, d)));
+}
+
+/// As `ours_encode_bin_ack`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn ours_encode_bin_ack_d(ns: &Namespace, d: &(Data, Binary)) {
+    drop(black_box(ours_encode_bin_ack(ns, d)));
+}
+
+/// As `theirs_encode_bin_ack`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn theirs_encode_bin_ack_d(ns: &Str, d: &(Data, Bytes)) {
+    drop(black_box(theirs_encode_bin_ack(ns, d)));
+}
+
+/// As `ours_encode_connect_once`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn ours_encode_connect_once_d(ns: &Namespace) {
+    drop(black_box(ours_encode_connect_once(ns)));
+}
+
+/// As `theirs_encode_connect`, with the result dropped inside (what criterion times).
+#[inline(never)]
+fn theirs_encode_connect_d(ns: &Str) {
+    drop(black_box(theirs_encode_connect(ns)));
 }
 
 fn main() {
@@ -154,6 +281,10 @@ fn main() {
     let large_text: Utf8Bytes = format!("2{large_body}").into();
     let atext: Utf8Bytes = r#"30[{"foo":"bar","arr":[1,2,3]}]"#.into();
     let abody = r#"[{"foo":"bar","arr":[1,2,3]}]"#;
+    let cns = Namespace::new("/custom_nsp").unwrap();
+    let tns = Str::from("/");
+    let tcns = Str::from("/custom_nsp");
+    let tbd = (data.clone(), att.clone());
     for _ in 0..n {
         match op {
             "typed_event" => drop(black_box(ours_typed_event(black_box(text.clone())))),
@@ -167,6 +298,7 @@ fn main() {
             "enc_ack" => drop(black_box(ours_encode_ack(&ns, black_box(&data)))),
             "enc_bin" => drop(black_box(ours_encode_bin(&ns, black_box(&bd)))),
             "enc_connect" => drop(black_box(ours_encode_connect(black_box(&ns)))),
+            "enc_connect_once" => drop(black_box(ours_encode_connect_once(black_box(&ns)))),
             "json_enc_event" => drop(black_box(json_encode_event(black_box(&data)))),
             "json_enc_bin" => drop(black_box(json_encode_bin(black_box(&data)))),
             "typed_large" => drop(black_box(ours_typed_large(black_box(large_text.clone())))),
@@ -175,6 +307,28 @@ fn main() {
             "json_enc_large" => drop(black_box(json_encode_large(black_box(&large)))),
             "typed_ack" => drop(black_box(ours_typed_ack(black_box(atext.clone())))),
             "json_typed_ack" => drop(black_box(json_typed_ack(black_box(abody)))),
+            "enc_bin_ack" => drop(black_box(ours_encode_bin_ack(&ns, black_box(&bd)))),
+            "enc_connect_nsp" => drop(black_box(ours_encode_connect_once(black_box(&cns)))),
+            "enc_ack_nsp" => drop(black_box(ours_encode_ack(&cns, black_box(&data)))),
+            "theirs_enc_connect" => drop(black_box(theirs_encode_connect(black_box(&tns)))),
+            "theirs_enc_connect_nsp" => drop(black_box(theirs_encode_connect(black_box(&tcns)))),
+            "theirs_enc_event" => drop(black_box(theirs_encode_event(&tns, black_box(&data)))),
+            "theirs_enc_ack" => drop(black_box(theirs_encode_ack(&tns, black_box(&data)))),
+            "theirs_enc_ack_nsp" => drop(black_box(theirs_encode_ack(&tcns, black_box(&data)))),
+            "theirs_enc_bin" => drop(black_box(theirs_encode_bin(&tns, black_box(&tbd)))),
+            "theirs_enc_bin_ack" => drop(black_box(theirs_encode_bin_ack(&tns, black_box(&tbd)))),
+            "enc_event_d" => ours_encode_event_d(&ns, black_box(&data)),
+            "json_enc_event_d" => json_encode_event_d(black_box(&data)),
+            "theirs_enc_event_d" => theirs_encode_event_d(&tns, black_box(&data)),
+            "enc_ack_d" => ours_encode_ack_d(&ns, black_box(&data)),
+            "theirs_enc_ack_d" => theirs_encode_ack_d(&tns, black_box(&data)),
+            "enc_bin_d" => ours_encode_bin_d(&ns, black_box(&bd)),
+            "json_enc_bin_d" => json_encode_bin_d(black_box(&data)),
+            "theirs_enc_bin_d" => theirs_encode_bin_d(&tns, black_box(&tbd)),
+            "enc_bin_ack_d" => ours_encode_bin_ack_d(&ns, black_box(&bd)),
+            "theirs_enc_bin_ack_d" => theirs_encode_bin_ack_d(&tns, black_box(&tbd)),
+            "enc_connect_once_d" => ours_encode_connect_once_d(black_box(&ns)),
+            "theirs_enc_connect_d" => theirs_encode_connect_d(black_box(&tns)),
             _ => panic!("op"),
         }
     }

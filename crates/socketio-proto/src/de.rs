@@ -148,16 +148,21 @@ impl Payload {
         let _scope = Scope::enter(self.attachments());
         // No payload means no arguments.
         let json = if self.is_empty() { "[]" } else { self.json() };
-        let mut de = serde_json::Deserializer::from_str(json);
-        let v = de
-            .deserialize_seq(ArgsVisitor {
-                skip_name: skip_name && !self.is_empty(),
-                atts: self.attachments(),
-                marker: std::marker::PhantomData::<T>,
-            })
-            .and_then(|v| de.end().map(|()| v))
-            .map_err(err)?;
-        Ok(v)
+        let read = || {
+            let mut seq = ArgSeq::open(json, self.attachments())?;
+            if skip_name && !self.is_empty() {
+                seq.skip_name()?;
+            }
+            // Placeholders are resolved element by element (see `ElementDe`), not by the
+            // argument layer.
+            let v = T::deserialize(Args {
+                seq: &mut seq,
+                atts: &[],
+            })?;
+            seq.finish()?;
+            Ok(v)
+        };
+        read().map_err(err)
     }
 }
 
@@ -165,30 +170,151 @@ fn err(e: serde_json::Error) -> ArgsError {
     ArgsError::Deserialize(e.to_string())
 }
 
-struct ArgsVisitor<'de, T> {
-    skip_name: bool,
+/// The packet's array of arguments, read element by element: the brackets, the commas and
+/// the whitespace here, each element by serde_json on the text that starts with it.
+///
+/// The result is what serde_json reading the whole array would give (the same text is
+/// accepted and refused), without its sequence layer on top of the argument layer. An
+/// element may nest one level deeper than inside serde_json's own array (its recursion limit
+/// counts from the element); a deferred binary packet deep enough for that to matter is
+/// checked in full at receipt.
+struct ArgSeq<'de> {
+    json: &'de str,
     atts: &'de [Bytes],
-    marker: std::marker::PhantomData<T>,
+    /// Offset of the next byte to read.
+    pos: usize,
+    /// Whether an element was read, so a `,` comes before the next one.
+    started: bool,
+    /// Whether the closing `]` was read.
+    closed: bool,
 }
 
-impl<'de, T: Deserialize<'de>> Visitor<'de> for ArgsVisitor<'de, T> {
-    type Value = T;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of arguments")
+impl<'de> ArgSeq<'de> {
+    /// Reads the opening `[`.
+    fn open(json: &'de str, atts: &'de [Bytes]) -> Result<Self, serde_json::Error> {
+        let i = skip_ws(json.as_bytes(), 0);
+        if json.as_bytes().get(i) != Some(&b'[') {
+            return Err(de::Error::custom("expected an array of arguments"));
+        }
+        Ok(Self {
+            json,
+            atts,
+            pos: i + 1,
+            started: false,
+            closed: false,
+        })
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
-        if self.skip_name {
-            seq.next_element::<EventName>()?;
+    /// Moves to the start of the next element; `false` once the closing `]` is read.
+    #[inline]
+    fn advance(&mut self) -> Result<bool, serde_json::Error> {
+        if self.closed {
+            return Ok(false);
         }
-        let v = T::deserialize(Args {
-            seq: &mut seq,
+        let b = self.json.as_bytes();
+        let mut i = skip_ws(b, self.pos);
+        match b.get(i) {
+            Some(b']') => {
+                self.pos = i + 1;
+                self.closed = true;
+                return Ok(false);
+            }
+            // A `]` right after the comma is then refused by the element's parse.
+            Some(b',') if self.started => i = skip_ws(b, i + 1),
+            None => return Err(de::Error::custom("EOF while parsing a list")),
+            _ if !self.started => {}
+            Some(_) => return Err(de::Error::custom("expected `,` or `]`")),
+        }
+        self.pos = i;
+        self.started = true;
+        Ok(true)
+    }
+
+    /// Reads the element at the current position.
+    #[inline]
+    fn element<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, serde_json::Error> {
+        // Positions are after ASCII bytes or at the end of a value: char boundaries.
+        let rest = self
+            .json
+            .get(self.pos..)
+            .ok_or_else(|| de::Error::custom("argument outside the text"))?;
+        if self.atts.is_empty() {
+            // Nothing to resolve: serde_json as it is.
+            let mut de = serde_json::Deserializer::from_str(rest);
+            let v = seed.deserialize(&mut de)?;
+            self.pos += de.into_iter::<IgnoredAny>().byte_offset();
+            return Ok(v);
+        }
+        let mut consumed = 0;
+        let v = seed.deserialize(ElementDe {
+            rest,
             atts: self.atts,
+            consumed: &mut consumed,
         })?;
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        self.pos += consumed;
         Ok(v)
     }
+
+    /// Skips the event name, if any: a string without escapes or control characters is
+    /// skipped here; anything else is read as the full check reads it.
+    fn skip_name(&mut self) -> Result<(), serde_json::Error> {
+        if !self.advance()? {
+            return Ok(());
+        }
+        let b = self.json.as_bytes();
+        if b.get(self.pos) == Some(&b'"') {
+            let body = b.get(self.pos + 1..).unwrap_or_default();
+            if let Some(end) = body
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                && body[end] == b'"'
+            {
+                self.pos += end + 2;
+                return Ok(());
+            }
+        }
+        self.element(std::marker::PhantomData::<EventName>)
+            .map(drop)
+    }
+
+    /// Reads the arguments left over (extra arguments are ignored, as JS does, but must be
+    /// well-formed), the closing `]`, and nothing but whitespace after it.
+    fn finish(mut self) -> Result<(), serde_json::Error> {
+        while self.advance()? {
+            self.element(std::marker::PhantomData::<IgnoredAny>)?;
+        }
+        if skip_ws(self.json.as_bytes(), self.pos) != self.json.len() {
+            return Err(de::Error::custom("trailing characters"));
+        }
+        Ok(())
+    }
+}
+
+impl<'de> SeqAccess<'de> for ArgSeq<'de> {
+    type Error = serde_json::Error;
+
+    fn next_element_seed<S: DeserializeSeed<'de>>(
+        &mut self,
+        seed: S,
+    ) -> Result<Option<S::Value>, serde_json::Error> {
+        if !self.advance()? {
+            return Ok(None);
+        }
+        self.element(seed).map(Some)
+    }
+}
+
+/// Index of the first byte at or after `i` that is not JSON whitespace.
+#[inline]
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    // Most bytes are above the space: one comparison for them.
+    while let Some(&c) = b.get(i)
+        && c <= b' '
+        && matches!(c, b' ' | b'\t' | b'\n' | b'\r')
+    {
+        i += 1;
+    }
+    i
 }
 
 /// The event name, read as the full check reads it (a number is parsed, so one out of range
@@ -359,6 +485,9 @@ impl<'de, V: Visitor<'de>> DeserializeSeed<'de> for OptionSeed<'_, 'de, V> {
             .visitor
             .take()
             .ok_or_else(|| de::Error::custom("option visitor used twice"))?;
+        if self.atts.is_empty() {
+            return d.deserialize_option(visitor);
+        }
         Wrap {
             inner: d,
             atts: self.atts,
@@ -486,16 +615,7 @@ struct Wrap<'de, D> {
 impl<'de, D: Deserializer<'de>> Wrap<'de, D> {
     fn attachment<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
         let num = self.inner.deserialize_map(PlaceholderVisitor)?;
-        let att = usize::try_from(num)
-            .ok()
-            .and_then(|n| self.atts.get(n))
-            .ok_or_else(|| {
-                de::Error::custom(format_args!("placeholder {num} has no attachment"))
-            })?;
-        RESOLVED.set(Some(att.clone()));
-        let v = visitor.visit_borrowed_bytes(att);
-        RESOLVED.set(None);
-        v
+        resolve(self.atts, num, visitor)
     }
 
     fn visitor<V>(&self, visitor: V) -> WrapVisitor<'de, V> {
@@ -515,11 +635,27 @@ macro_rules! forward_de {
     };
 }
 
+/// Requests whose visitor never sees a nested value (a scalar, or an error for anything
+/// else): the visitor goes to `inner` as it is, no wrapper needed.
+macro_rules! forward_plain {
+    ($($method:ident;)*) => {
+        $(fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+            self.inner.$method(visitor)
+        })*
+    };
+}
+
 impl<'de, D: Deserializer<'de>> Deserializer<'de> for Wrap<'de, D> {
     type Error = D::Error;
 
     forward_de! {
         deserialize_any;
+        deserialize_option;
+        deserialize_seq;
+        deserialize_map;
+    }
+
+    forward_plain! {
         deserialize_bool;
         deserialize_i8;
         deserialize_i16;
@@ -536,10 +672,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Wrap<'de, D> {
         deserialize_char;
         deserialize_str;
         deserialize_string;
-        deserialize_option;
         deserialize_unit;
-        deserialize_seq;
-        deserialize_map;
         deserialize_identifier;
         deserialize_ignored_any;
     }
@@ -614,6 +747,148 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Wrap<'de, D> {
     }
 }
 
+/// Hands attachment `num` to `visitor` as borrowed bytes (a [`Binary`] takes the `Bytes`
+/// itself, see [`RESOLVED`]).
+fn resolve<'de, V: Visitor<'de>, E: de::Error>(
+    atts: &'de [Bytes],
+    num: u64,
+    visitor: V,
+) -> Result<V::Value, E> {
+    let att = usize::try_from(num)
+        .ok()
+        .and_then(|n| atts.get(n))
+        .ok_or_else(|| E::custom(format_args!("placeholder {num} has no attachment")))?;
+    // `with` + `replace`, not `set`: `set` takes the slower lazy initialisation path on every
+    // call.
+    RESOLVED.with(|r| r.replace(Some(att.clone())));
+    let v = visitor.visit_borrowed_bytes(att);
+    drop(RESOLVED.with(RefCell::take));
+    v
+}
+
+/// One argument of the packet's array, as a deserializer: serde_json on the text from the
+/// argument on (through [`Wrap`] when the payload has attachments), except that a request
+/// for bytes on a placeholder written exactly as encoders write it,
+/// `{"_placeholder":true,"num":N}`, resolves it without a parse. Reports how much of the
+/// text the argument took.
+struct ElementDe<'a, 'de> {
+    rest: &'de str,
+    atts: &'de [Bytes],
+    consumed: &'a mut usize,
+}
+
+impl<'de> ElementDe<'_, 'de> {
+    /// The index and the length of the placeholder written exactly as encoders write it at
+    /// the start of the text (digits without a leading zero, then `}`), if there is one.
+    fn exact_placeholder(&self) -> Option<(u64, usize)> {
+        const HEAD: &[u8] = br#"{"_placeholder":true,"num":"#;
+        if self.atts.is_empty() {
+            return None;
+        }
+        let digits = self.rest.as_bytes().strip_prefix(HEAD)?;
+        let len = digits.iter().take_while(|c| c.is_ascii_digit()).count();
+        let plain = matches!(len, 1..=19) && (len == 1 || digits[0] != b'0');
+        if !plain || digits.get(len) != Some(&b'}') {
+            return None;
+        }
+        let num = digits[..len]
+            .iter()
+            .fold(0u64, |n, &c| n * 10 + u64::from(c - b'0'));
+        Some((num, HEAD.len() + len + 1))
+    }
+}
+
+/// Hands the argument to serde_json (through [`Wrap`] when there are attachments) with the
+/// deserializer method `$method`, and records how much of the text it took.
+macro_rules! element_full {
+    ($self:ident, $method:ident($($arg:expr),*)) => {{
+        let mut de = serde_json::Deserializer::from_str($self.rest);
+        let v = if $self.atts.is_empty() {
+            (&mut de).$method($($arg),*)
+        } else {
+            Wrap {
+                inner: &mut de,
+                atts: $self.atts,
+            }
+            .$method($($arg),*)
+        }?;
+        *$self.consumed = de.into_iter::<IgnoredAny>().byte_offset();
+        Ok(v)
+    }};
+}
+
+macro_rules! element_de {
+    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {
+        $(fn $method<V: Visitor<'de>>(
+            self,
+            $($arg: $ty,)*
+            visitor: V,
+        ) -> Result<V::Value, serde_json::Error> {
+            element_full!(self, $method($($arg,)* visitor))
+        })*
+    };
+}
+
+impl<'de> Deserializer<'de> for ElementDe<'_, 'de> {
+    type Error = serde_json::Error;
+
+    element_de! {
+        deserialize_any();
+        deserialize_bool();
+        deserialize_i8();
+        deserialize_i16();
+        deserialize_i32();
+        deserialize_i64();
+        deserialize_i128();
+        deserialize_u8();
+        deserialize_u16();
+        deserialize_u32();
+        deserialize_u64();
+        deserialize_u128();
+        deserialize_f32();
+        deserialize_f64();
+        deserialize_char();
+        deserialize_str();
+        deserialize_string();
+        deserialize_unit();
+        deserialize_unit_struct(name: &'static str);
+        deserialize_newtype_struct(name: &'static str);
+        deserialize_seq();
+        deserialize_tuple(len: usize);
+        deserialize_tuple_struct(name: &'static str, len: usize);
+        deserialize_map();
+        deserialize_struct(name: &'static str, fields: &'static [&'static str]);
+        deserialize_enum(name: &'static str, variants: &'static [&'static str]);
+        deserialize_identifier();
+        deserialize_ignored_any();
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        if let Some((num, len)) = self.exact_placeholder() {
+            *self.consumed = len;
+            return resolve(self.atts, num, visitor);
+        }
+        element_full!(self, deserialize_bytes(visitor))
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        if let Some((num, len)) = self.exact_placeholder() {
+            *self.consumed = len;
+            return resolve(self.atts, num, visitor);
+        }
+        element_full!(self, deserialize_byte_buf(visitor))
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        // A placeholder is not `null`: `Some` of the same argument, so that an
+        // `Option<Binary>` takes the short path too.
+        if self.exact_placeholder().is_some() {
+            return visitor.visit_some(self);
+        }
+        element_full!(self, deserialize_option(visitor))
+    }
+}
+
 /// Reads `{"_placeholder":true,"num":N}` and returns N.
 struct PlaceholderVisitor;
 
@@ -627,11 +902,11 @@ impl<'de> Visitor<'de> for PlaceholderVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<u64, A::Error> {
         let mut marker = false;
         let mut num = None;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match &*key {
-                "_placeholder" => marker = map.next_value::<bool>()?,
-                "num" => num = Some(map.next_value::<u64>()?),
-                _ => {
+        while let Some(key) = map.next_key::<PlaceholderKey>()? {
+            match key {
+                PlaceholderKey::Marker => marker = map.next_value::<bool>()?,
+                PlaceholderKey::Num => num = Some(map.next_value::<u64>()?),
+                PlaceholderKey::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -640,6 +915,38 @@ impl<'de> Visitor<'de> for PlaceholderVisitor {
             Some(n) if marker => Ok(n),
             _ => Err(de::Error::custom("not a binary placeholder")),
         }
+    }
+}
+
+/// A key of a placeholder object, read without allocating (escaped keys are decoded by the
+/// deserializer and compared the same way).
+enum PlaceholderKey {
+    Marker,
+    Num,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for PlaceholderKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_identifier(PlaceholderKeyVisitor)
+    }
+}
+
+struct PlaceholderKeyVisitor;
+
+impl Visitor<'_> for PlaceholderKeyVisitor {
+    type Value = PlaceholderKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a placeholder key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<PlaceholderKey, E> {
+        Ok(match key {
+            "_placeholder" => PlaceholderKey::Marker,
+            "num" => PlaceholderKey::Num,
+            _ => PlaceholderKey::Other,
+        })
     }
 }
 
@@ -851,4 +1158,53 @@ impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for WrapSeq<'de, A> {
         };
         self.inner.struct_variant(fields, v)
     }
+}
+
+/// The argument reader before [`ArgSeq`]: serde_json reads the whole array, the argument
+/// layer on top. Kept for the equivalence tests.
+#[cfg(test)]
+pub(crate) fn args_reference<'de, T: Deserialize<'de>>(
+    payload: &'de Payload,
+    skip_name: bool,
+) -> Result<T, ArgsError> {
+    struct ArgsVisitor<'de, T> {
+        skip_name: bool,
+        atts: &'de [Bytes],
+        marker: std::marker::PhantomData<T>,
+    }
+
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for ArgsVisitor<'de, T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array of arguments")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+            if self.skip_name {
+                seq.next_element::<EventName>()?;
+            }
+            let v = T::deserialize(Args {
+                seq: &mut seq,
+                atts: self.atts,
+            })?;
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(v)
+        }
+    }
+
+    let _scope = Scope::enter(payload.attachments());
+    let json = if payload.is_empty() {
+        "[]"
+    } else {
+        payload.json()
+    };
+    let mut de = serde_json::Deserializer::from_str(json);
+    de.deserialize_seq(ArgsVisitor {
+        skip_name: skip_name && !payload.is_empty(),
+        atts: payload.attachments(),
+        marker: std::marker::PhantomData::<T>,
+    })
+    .and_then(|v| de.end().map(|()| v))
+    .map_err(err)
 }

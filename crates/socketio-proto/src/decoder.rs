@@ -203,7 +203,8 @@ impl Decoder {
     /// rules, or when a binary packet was still waiting for attachments
     /// ([`DecodeError::UnexpectedText`]). The decoder is idle afterwards.
     pub fn decode_text(&mut self, text: Utf8Bytes) -> Result<Option<Packet>, DecodeError> {
-        if self.pending.take().is_some() {
+        if self.pending.is_some() {
+            self.pending = None;
             return Err(DecodeError::UnexpectedText);
         }
         if text.len() > self.limits.max_packet_bytes {
@@ -282,6 +283,7 @@ impl Decoder {
     }
 }
 
+#[inline(always)]
 fn build(head: Head, json: Utf8Bytes, attachments: Vec<Bytes>) -> Packet {
     let Head { ty, ns, ack, .. } = head;
     let data = Payload::new(json, attachments);
@@ -334,25 +336,118 @@ fn shape_at_start(ty: PacketType, json: &str) -> bool {
 /// the packet to the full check, which finds the precise error or accepts a spelling this
 /// does not know (whitespace, another key order, escapes).
 fn placeholders_at_sight(json: &str, attachments: usize) -> bool {
-    const HEAD: &[u8] = br#"{"_placeholder":true,"num":"#;
-    const KEY: &[u8] = b"_placeholder";
     let b = json.as_bytes();
-    // `50-`/`60-` (no attachments) are rare: the full check. So is a number the full check
-    // parses and might find out of range (an exponent, or more than 300 digits), which a
-    // reader that skips the value would not notice.
-    if attachments == 0
-        || attachments > 64
-        || memchr::memchr(b'\\', b).is_some()
-        || !numbers_in_range(b)
-    {
+    // `50-`/`60-` (no attachments) are rare: the full check.
+    if attachments == 0 || attachments > 64 {
         return false;
     }
-    let mut seen = 0u64;
-    let mut found = 0;
-    // `_` is rare in JSON, so looking for it first is cheaper than a substring searcher that
-    // is built per call.
-    let keys = memchr::memchr_iter(b'_', b).filter(|&at| b[at..].starts_with(KEY));
-    for at in keys {
+    // The full check refuses nesting deeper than serde_json's recursion limit (128 levels,
+    // the packet's array included); a reader that skips or reads the arguments one by one
+    // may not. Well-formed JSON that deep has at least 256 bytes and 127 opening brackets.
+    if b.len() >= 2 * DEEP && memchr::memchr2_iter(b'[', b'{', b).nth(DEEP - 1).is_some() {
+        return false;
+    }
+    let mut places = Placeholders {
+        b,
+        attachments,
+        seen: 0,
+        found: 0,
+    };
+    // A number the full check parses and might find out of range (an exponent, or more than
+    // 300 digits), which a reader that skips the value would not notice, sends the packet to
+    // the full check, as does an escape.
+    if b.len() <= SHORT_SCAN {
+        // One pass over a short text, eight bytes at a time: memchr's set-up costs more than
+        // it saves there, and a run of more than 300 digits does not fit.
+        let mut chunks = b.chunks_exact(8);
+        let mut base = 0;
+        for chunk in chunks.by_ref() {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let mut hits = special_bytes(u64::from_le_bytes(word));
+            while hits != 0 {
+                if !places.plain_at(base + (hits.trailing_zeros() / 8) as usize) {
+                    return false;
+                }
+                hits &= hits - 1;
+            }
+            base += 8;
+        }
+        for at in base..b.len() {
+            if !places.plain_at(at) {
+                return false;
+            }
+        }
+    } else {
+        if memchr::memchr(b'\\', b).is_some() || !numbers_in_range(b) {
+            return false;
+        }
+        // `_` is rare in JSON, so looking for it first is cheaper than a substring searcher
+        // that is built per call.
+        if !memchr::memchr_iter(b'_', b).all(|at| places.key_at(at)) {
+            return false;
+        }
+    }
+    places.found == attachments
+}
+
+/// Opening brackets from which a text may nest as deep as serde_json's recursion limit.
+const DEEP: usize = 127;
+
+/// Texts up to this length are scanned in one pass of a plain loop (no longer than the
+/// digit run [`numbers_in_range`] refuses).
+const SHORT_SCAN: usize = 300;
+
+/// The placeholders found so far by [`placeholders_at_sight`].
+struct Placeholders<'a> {
+    b: &'a [u8],
+    attachments: usize,
+    /// Bit `n` is set once placeholder `n` was found.
+    seen: u64,
+    found: usize,
+}
+
+/// The high bit of each byte of `word` that is `\\`, `_`, `e` or `E`, and no other bit.
+fn special_bytes(word: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // The high bit of each byte of `word` equal to `c`: exact, no carry crosses a byte.
+    let eq = |word: u64, c: u8| {
+        let t = word ^ (ONES * u64::from(c));
+        !((((t & LOW7) + LOW7) | t) | LOW7)
+    };
+    // `E | 0x20 == e`, and no other byte ORed with 0x20 gives `e`.
+    eq(word, b'\\') | eq(word, b'_') | eq(word | (ONES * 0x20), b'e')
+}
+
+impl Placeholders<'_> {
+    /// Looks at the byte at `at`: `false` for an escape, an exponent (`e`/`E` after a digit
+    /// or `.`) or a `_placeholder` key that is not an exact placeholder (see
+    /// [`key_at`](Self::key_at)); `true` for anything else.
+    #[inline]
+    fn plain_at(&mut self, at: usize) -> bool {
+        match self.b.get(at) {
+            Some(b'\\') => false,
+            Some(b'e' | b'E') => !at
+                .checked_sub(1)
+                .and_then(|p| self.b.get(p))
+                .is_some_and(|&c| c.is_ascii_digit() || c == b'.'),
+            Some(b'_') => self.key_at(at),
+            _ => true,
+        }
+    }
+
+    /// Looks at the `_` at `at`: `true` when it does not start the key `_placeholder`, or
+    /// starts a placeholder written exactly as `{"_placeholder":true,"num":N}` with an `N`
+    /// not seen before and below the attachment count (which is then counted); `false`
+    /// otherwise.
+    fn key_at(&mut self, at: usize) -> bool {
+        const HEAD: &[u8] = br#"{"_placeholder":true,"num":"#;
+        const KEY: &[u8] = b"_placeholder";
+        let b = self.b;
+        if !b[at..].starts_with(KEY) {
+            return true;
+        }
         let Some(start) = at.checked_sub(2) else {
             return false;
         };
@@ -367,13 +462,13 @@ fn placeholders_at_sight(json: &str, attachments: usize) -> bool {
                 .fold(0usize, |n, &c| n * 10 + usize::from(c - b'0')),
             _ => return false,
         };
-        if index >= attachments || seen & (1 << index) != 0 {
+        if index >= self.attachments || self.seen & (1 << index) != 0 {
             return false;
         }
-        seen |= 1 << index;
-        found += 1;
+        self.seen |= 1 << index;
+        self.found += 1;
+        true
     }
-    found == attachments
 }
 
 /// Whether no number in `b` can be out of `f64` range: no exponent (a digit or `.` followed
@@ -493,6 +588,119 @@ mod tests {
         assert_eq!(parse_u64(b"007"), Some(7));
         assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
         assert_eq!(parse_u64(b"18446744073709551616"), None);
+    }
+
+    #[test]
+    fn placeholders_at_sight_short_and_long_texts_agree() {
+        let ph = |n: u8| format!(r#"{{"_placeholder":true,"num":{n}}}"#);
+        let cases = [
+            (format!(r#"["a",{}]"#, ph(0)), 1, true),
+            (format!(r#"["_e_E_",{},{}]"#, ph(1), ph(0)), 2, true),
+            (format!(r#"["a",1.5,-2,"1e5",{}]"#, ph(0)), 1, false),
+            (format!(r#"["a",1e5,{}]"#, ph(0)), 1, false),
+            (format!(r#"["a",2.E1,{}]"#, ph(0)), 1, false),
+            (format!(r#"["a\n",{}]"#, ph(0)), 1, false),
+            (format!(r#"["a",{}]"#, ph(1)), 1, false),
+            (format!(r#"["a",{},{}]"#, ph(0), ph(0)), 2, false),
+            (format!(r#"["a",{}]"#, ph(0)), 2, false),
+            (
+                r#"["a",{"x":1,"_placeholder":true,"num":0}]"#.to_owned(),
+                1,
+                false,
+            ),
+            (
+                r#"["a",{"_placeholder":true,"num":00}]"#.to_owned(),
+                1,
+                false,
+            ),
+            (
+                r#"["a",{"_placeholder":true,"num":0 }]"#.to_owned(),
+                1,
+                false,
+            ),
+            (
+                r#"["_placeholder",{"_placeholder":true,"num":0}]"#.to_owned(),
+                1,
+                false,
+            ),
+            (format!(r#"["a",{}]"#, ph(0)), 0, false),
+        ];
+        let pad = "p".repeat(SHORT_SCAN);
+        for (json, attachments, expected) in cases {
+            assert!(json.len() <= SHORT_SCAN);
+            assert_eq!(
+                placeholders_at_sight(&json, attachments),
+                expected,
+                "{json}"
+            );
+            // The same text made longer than the one-pass limit takes the memchr path.
+            let long = json.replacen('[', &format!("[\"{pad}\","), 1);
+            assert!(long.len() > SHORT_SCAN);
+            assert_eq!(
+                placeholders_at_sight(&long, attachments),
+                expected,
+                "{long}"
+            );
+        }
+        // A run of more than 300 digits only fits in a long text.
+        let digits = format!(r#"["a",{},{}]"#, "1".repeat(301), ph(0));
+        assert!(!placeholders_at_sight(&digits, 1));
+        let digits = format!(r#"["a",{},{}]"#, "1".repeat(300), ph(0));
+        assert!(placeholders_at_sight(&digits, 1));
+    }
+
+    #[test]
+    fn deep_binary_packets_are_checked_in_full() {
+        let ph = r#"{"_placeholder":true,"num":0}"#;
+        for depth in [100, 126, 127, 128, 200] {
+            let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            let json = format!(r#"["e",{ph},{deep}]"#);
+            // Only nesting that could reach the limit leaves the fast path.
+            assert_eq!(placeholders_at_sight(&json, 1), depth + 1 < DEEP, "{depth}");
+            // Either way, the deferred decoder and the full check agree.
+            let text = format!("51-{json}");
+            let mut full = Decoder::new(DecodeLimits::default());
+            let mut deferred = Decoder::new(DecodeLimits::default()).defer_json_check(true);
+            let full = full.decode_text(text.as_str().into());
+            let deferred = deferred.decode_text(text.as_str().into());
+            assert_eq!(full.is_ok(), deferred.is_ok(), "{depth}");
+            assert_eq!(full.is_ok(), depth + 1 < 128, "{depth}");
+        }
+    }
+
+    /// The bytes [`special_bytes`] must flag, one by one.
+    fn special_reference(word: u64) -> u64 {
+        word.to_le_bytes()
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| matches!(c, b'\\' | b'_' | b'e' | b'E'))
+            .fold(0, |m, (i, _)| m | 0x80 << (8 * i))
+    }
+
+    #[test]
+    fn special_bytes_flags_exactly_the_special_bytes() {
+        for c in 0..=255u8 {
+            for pos in 0..8 {
+                let mut bytes = [b'a'; 8];
+                bytes[pos] = c;
+                let word = u64::from_le_bytes(bytes);
+                assert_eq!(special_bytes(word), special_reference(word), "{c} at {pos}");
+                // Next to every other byte value too (no carry between bytes).
+                for d in 0..=255u8 {
+                    let mut bytes = [d; 8];
+                    bytes[pos] = c;
+                    let word = u64::from_le_bytes(bytes);
+                    assert_eq!(special_bytes(word), special_reference(word));
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn special_bytes_matches_the_reference(word in proptest::prelude::any::<u64>()) {
+            proptest::prop_assert_eq!(special_bytes(word), special_reference(word));
+        }
     }
 
     #[test]

@@ -409,11 +409,15 @@ impl Packet {
             ack: self.ack_id(),
         };
         let mut out = String::with_capacity(1 + header.len() + json.len());
-        out.push('4');
-        header.write(&mut out);
+        header.write_engineio(&mut out);
         out.push_str(json);
         Encoded::new(Utf8Bytes::from(out), attachments.to_vec())
     }
+}
+
+thread_local! {
+    /// Where [`Header::prepend`] puts together the headers it has no static string for.
+    static HEADER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 /// A packet header, written before the JSON.
@@ -444,6 +448,19 @@ impl Header<'_> {
         self.emit(|part| out.push_str(part));
     }
 
+    /// Appends `4` and the header to `out`.
+    pub(crate) fn write_engineio(&self, out: &mut String) {
+        if self.ns.is_main() && self.ack.is_none() && !self.ty.is_binary() {
+            const SHORT: [&str; 7] = ["40", "41", "42", "43", "44", "45", "46"];
+            if let Some(short) = SHORT.get(usize::from(self.ty.digit() - b'0')) {
+                out.push_str(short);
+                return;
+            }
+        }
+        out.push('4');
+        self.write(out);
+    }
+
     /// Puts `4` and the header in front of `json`.
     pub(crate) fn prepend(&self, json: &mut String) {
         if self.ns.is_main() && self.ack.is_none() {
@@ -467,27 +484,19 @@ impl Header<'_> {
                 return;
             }
         }
-        let len = 1 + self.len();
-        let mut stack = [0u8; 64];
-        if let Some(buf) = stack.get_mut(..len) {
-            let mut at = 0;
-            let mut put = |part: &str| {
-                buf[at..at + part.len()].copy_from_slice(part.as_bytes());
-                at += part.len();
-            };
-            put("4");
-            self.emit(put);
-            // Made of `&str` pieces, so always UTF-8: the check of a few bytes cannot fail.
-            if let Ok(head) = std::str::from_utf8(buf) {
-                json.insert_str(0, head);
-                return;
-            }
-        }
-        // A long namespace.
-        let mut head = String::with_capacity(len);
-        head.push('4');
-        self.write(&mut head);
-        json.insert_str(0, &head);
+        // Anything else is put together in a per-thread buffer, so that the JSON moves once
+        // and no UTF-8 check is needed (every piece is a `&str`).
+        let mut put_together = |head: &mut String| {
+            head.clear();
+            head.push('4');
+            self.write(head);
+            json.insert_str(0, head);
+        };
+        HEADER.with(|head| match head.try_borrow_mut() {
+            Ok(mut head) => put_together(&mut head),
+            // Never nested (no user code runs in here); a fresh buffer would do.
+            Err(_) => put_together(&mut String::new()),
+        });
     }
 
     /// Hands the header to `put` piece by piece.
@@ -515,6 +524,10 @@ fn digit_str(d: u64) -> &'static str {
 
 /// Hands the decimal digits of `n` to `put`, most significant first.
 fn put_decimal(n: u64, put: &mut impl FnMut(&str)) {
+    if n < 10 {
+        put(digit_str(n));
+        return;
+    }
     let mut scale = 1u64;
     while n / scale >= 10 {
         scale *= 10;
@@ -585,6 +598,52 @@ impl Encoded {
             message,
             attachments,
         }
+    }
+
+    /// The server's CONNECT reply, encoded at once: the same text as
+    /// `Packet::connect_ok(ns, sid).encode()` (`0{"sid":"<sid>"}`, or
+    /// `0/nsp,{"sid":"<sid>"}`), written once into one exactly sized buffer.
+    ///
+    /// ```
+    /// use socketio_proto::{Encoded, Namespace, Packet};
+    ///
+    /// let enc = Encoded::connect_ok(&Namespace::main(), "abc");
+    /// assert_eq!(enc.engineio_text().as_str(), r#"40{"sid":"abc"}"#);
+    /// assert_eq!(enc, Packet::connect_ok(Namespace::main(), "abc").encode());
+    /// ```
+    #[must_use]
+    pub fn connect_ok(ns: &Namespace, sid: &str) -> Self {
+        Self::connect_reply(ns, sid, None)
+    }
+
+    /// The server's CONNECT reply with connection state recovery enabled, encoded at once:
+    /// the same text as `Packet::connect_ok_with_pid(ns, sid, pid).encode()`
+    /// (`0{"sid":"<sid>","pid":"<pid>"}`).
+    #[must_use]
+    pub fn connect_ok_with_pid(ns: &Namespace, sid: &str, pid: &str) -> Self {
+        Self::connect_reply(ns, sid, Some(pid))
+    }
+
+    fn connect_reply(ns: &Namespace, sid: &str, pid: Option<&str>) -> Self {
+        let header = Header {
+            ty: PacketType::Connect,
+            attachments: 0,
+            ns,
+            ack: None,
+        };
+        // `{"sid":` + the quoted sid + `}`, and `,"pid":` + the quoted pid: exact unless a
+        // string needs escapes (then the buffer grows, and the text is the same).
+        let json_len = sid.len() + 10 + pid.map_or(0, |p| p.len() + 9);
+        let mut out = String::with_capacity(1 + header.len() + json_len);
+        header.write_engineio(&mut out);
+        out.push_str(r#"{"sid":"#);
+        push_json_str(&mut out, sid);
+        if let Some(pid) = pid {
+            out.push_str(r#","pid":"#);
+            push_json_str(&mut out, pid);
+        }
+        out.push('}');
+        Self::new(Utf8Bytes::from(out), Vec::new())
     }
 
     /// The Socket.IO text (header + JSON, without the Engine.IO `4`), sharing the buffer.
@@ -794,6 +853,44 @@ mod tests {
         );
         assert_eq!(Packet::disconnect(ns("/admin")).encode().text(), "1/admin,");
         assert_eq!(Packet::disconnect(Namespace::main()).encode().text(), "1");
+    }
+
+    #[test]
+    fn encoded_connect_replies_match_the_packet_builders() {
+        let admin = ns("/admin");
+        assert_eq!(
+            Encoded::connect_ok(&Namespace::main(), "wZX3oN0bSVIhsaknAAAI")
+                .engineio_text()
+                .as_str(),
+            r#"40{"sid":"wZX3oN0bSVIhsaknAAAI"}"#
+        );
+        assert_eq!(
+            Encoded::connect_ok(&admin, "x").text(),
+            r#"0/admin,{"sid":"x"}"#
+        );
+        assert_eq!(
+            Encoded::connect_ok_with_pid(&admin, "s", "p").text(),
+            r#"0/admin,{"sid":"s","pid":"p"}"#
+        );
+        for (sid, pid) in [("", ""), ("a\"b", "\n"), ("é", "x\u{1}")] {
+            for n in [Namespace::main(), admin.clone()] {
+                assert_eq!(
+                    Encoded::connect_ok(&n, sid),
+                    Packet::connect_ok(n.clone(), sid).encode()
+                );
+                assert_eq!(
+                    Encoded::connect_ok_with_pid(&n, sid, pid),
+                    Packet::connect_ok_with_pid(n.clone(), sid, pid).encode()
+                );
+            }
+        }
+        // Exactly sized when nothing needs escaping.
+        let enc = Encoded::connect_ok_with_pid(&admin, "abc", "def");
+        assert!(enc.attachments().is_empty());
+        assert_eq!(
+            enc.engineio_text().as_str(),
+            r#"40/admin,{"sid":"abc","pid":"def"}"#
+        );
     }
 
     #[test]

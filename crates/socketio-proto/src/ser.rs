@@ -83,9 +83,12 @@ thread_local! {
 
 impl Serialize for Binary {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        SERIALIZING.set(Some(self.0.clone()));
+        // `with` + `replace` instead of `set`: `set` goes through the slower lazy
+        // initialisation path on every call.
+        SERIALIZING.with(|s| s.replace(Some(self.0.clone())));
         let res = serializer.serialize_bytes(&self.0);
-        SERIALIZING.set(None);
+        // Usually taken by the collector already; another serializer leaves it here.
+        drop(SERIALIZING.with(RefCell::take));
         res
     }
 }
@@ -689,10 +692,14 @@ struct Collector(RefCell<Vec<Bytes>>);
 impl Collector {
     fn push(&self, v: &[u8]) -> usize {
         let bytes = SERIALIZING
-            .take()
+            .with(RefCell::take)
             .filter(|b| b.as_ptr() == v.as_ptr() && b.len() == v.len())
             .unwrap_or_else(|| Bytes::copy_from_slice(v));
         let mut atts = self.0.borrow_mut();
+        if atts.capacity() == 0 {
+            // Cheaper than the first growth of an empty `Vec`.
+            *atts = Vec::with_capacity(4);
+        }
         atts.push(bytes);
         atts.len() - 1
     }

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 
-use crate::{AckId, DecodeLimits, Decoder, Namespace, Packet, Payload};
+use crate::{AckId, Binary, DecodeLimits, Decoder, Namespace, Packet, Payload};
 
 /// A JSON value as compact text, as `JSON.stringify` writes it.
 fn json_value() -> impl Strategy<Value = String> {
@@ -138,6 +138,25 @@ fn limits() -> DecodeLimits {
 }
 
 proptest! {
+    #[test]
+    fn encoded_connect_reply_matches_the_packet_path(
+        ns in namespace(),
+        sid in ".{0,24}",
+        pid in proptest::option::of(".{0,24}"),
+    ) {
+        let (once, built) = match &pid {
+            Some(pid) => (
+                crate::Encoded::connect_ok_with_pid(&ns, &sid, pid),
+                Packet::connect_ok_with_pid(ns.clone(), &sid, pid).encode(),
+            ),
+            None => (
+                crate::Encoded::connect_ok(&ns, &sid),
+                Packet::connect_ok(ns.clone(), &sid).encode(),
+            ),
+        };
+        prop_assert_eq!(once, built);
+    }
+
     #[test]
     fn decode_encode_round_trip(p in packet()) {
         let mut d = Decoder::new(limits());
@@ -284,5 +303,97 @@ proptest! {
                 prop_assert_eq!(d.awaiting_attachments(), 0);
             }
         }
+    }
+}
+
+/// Text near the shape of an argument array: well-formed arrays (names, values, placeholders,
+/// whitespace) and the same with a token inserted or removed, plus token soup.
+fn args_text() -> impl Strategy<Value = String> {
+    let ws = prop_oneof![Just(""), Just(""), Just(" "), Just("\n\t"), Just("\r ")];
+    let element = prop_oneof![
+        4 => json_value(),
+        1 => (0u8..3).prop_map(|n| format!(r#"{{"_placeholder":true,"num":{n}}}"#)),
+        1 => prop::sample::select(vec![
+            r#""\u0041""#, r#""a\"b""#, r#""connect""#, "1e400", "-0", "1.5e3", "18446744073709551616",
+            "[[]]", r#"{"_placeholder":true}"#, "\"\u{1}\"",
+            r#"{"_placeholder":true,"num":01}"#, r#"{"_placeholder":true,"num":0 }"#,
+            r#"{"_placeholder":true,"num":1.0}"#, r#"{"_placeholder":true,"num":18446744073709551616}"#,
+            r#"{"_placeholder":true,"num":9999999999999999999}"#, r#"{"_placeholder":true,"num":0,"x":1}"#,
+        ]).prop_map(str::to_owned),
+    ];
+    let array = (
+        ws.clone(),
+        prop::collection::vec((element, ws.clone()), 0..5),
+        ws,
+    )
+        .prop_map(|(lead, items, trail)| {
+            let body: Vec<String> = items
+                .into_iter()
+                .map(|(e, w)| format!("{w}{e}{w}"))
+                .collect();
+            format!("{lead}[{}]{trail}", body.join(","))
+        });
+    let token = prop::sample::select(vec![
+        "[", "]", "{", "}", ",", ":", " ", "\"", "\"e\"", "1", "-", ".5", "e5", "true", "nul", "x",
+        "\\", "\u{1}",
+    ]);
+    let mutated = (
+        array.clone(),
+        any::<prop::sample::Index>(),
+        token.clone(),
+        any::<bool>(),
+    )
+        .prop_map(|(a, at, tok, insert)| {
+            let cuts: Vec<usize> = (0..=a.len()).filter(|&i| a.is_char_boundary(i)).collect();
+            let i = cuts[at.index(cuts.len())];
+            if insert {
+                format!("{}{tok}{}", &a[..i], &a[i..])
+            } else {
+                let j = cuts.iter().copied().find(|&j| j > i).unwrap_or(i);
+                format!("{}{}", &a[..i], &a[j..])
+            }
+        });
+    let soup = prop::collection::vec(token, 0..12).prop_map(|t| t.concat());
+    prop_oneof![3 => array, 3 => mutated, 1 => soup]
+}
+
+/// Whether the element-by-element reader gives what serde_json reading the whole array gave.
+fn same_args<T>(p: &Payload) -> Result<(), TestCaseError>
+where
+    T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    for skip_name in [true, false] {
+        let new = if skip_name {
+            p.event_args::<T>()
+        } else {
+            p.ack_args::<T>()
+        };
+        let old = crate::de::args_reference::<T>(p, skip_name);
+        prop_assert_eq!(new.ok(), old.ok(), "{:?} skip_name {}", p.json(), skip_name);
+    }
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn args_read_one_by_one_match_the_whole_array_read(
+        json in args_text(),
+        attachments in 0usize..3,
+    ) {
+        use serde_json::Value;
+        let atts = (0..attachments).map(|i| Bytes::from(vec![i as u8; i])).collect();
+        let p = Payload::new(json.as_str().into(), atts);
+        same_args::<Vec<Value>>(&p)?;
+        same_args::<(Value,)>(&p)?;
+        same_args::<(Value, Value)>(&p)?;
+        same_args::<()>(&p)?;
+        same_args::<Option<Value>>(&p)?;
+        same_args::<Value>(&p)?;
+        same_args::<(String, u8)>(&p)?;
+        same_args::<(Binary,)>(&p)?;
+        same_args::<Vec<Binary>>(&p)?;
+        same_args::<(Value, Binary)>(&p)?;
+        same_args::<Option<Binary>>(&p)?;
+        same_args::<Vec<Option<Binary>>>(&p)?;
     }
 }

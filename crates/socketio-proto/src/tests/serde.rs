@@ -214,6 +214,106 @@ fn bad_placeholders_are_errors_when_deserializing() {
 }
 
 #[test]
+fn exact_placeholders_at_the_top_level() {
+    let atts = || vec![Bytes::from_static(b"a"), Bytes::from_static(b"bc")];
+    let p = Payload::new(
+        r#"["e",{"_placeholder":true,"num":1},{"_placeholder":true,"num":0}]"#.into(),
+        atts(),
+    );
+    let (x, y): (Binary, Option<Binary>) = p.event_args().unwrap();
+    assert_eq!(
+        (&x[..], y.as_deref().map(|b| &b[..])),
+        (&b"bc"[..], Some(&b"a"[..]))
+    );
+    // The attachment itself, not a copy.
+    assert_eq!(x.as_ptr(), p.attachments()[1].as_ptr());
+    let all: Vec<Binary> = p.event_args().unwrap();
+    assert_eq!(all.len(), 2);
+    let first: Binary = p.event_args().unwrap();
+    assert_eq!(&first[..], b"bc");
+    // Read as anything else, a placeholder is the object it is.
+    let (v,): (serde_json::Value,) = p.event_args().unwrap();
+    assert_eq!(v, serde_json::json!({"_placeholder": true, "num": 1}));
+    for json in [
+        r#"["e",{"_placeholder":true,"num":2}]"#,
+        r#"["e",{"_placeholder":true,"num":18446744073709551616}]"#,
+        r#"["e",{"_placeholder":true,"num":9999999999999999999}]"#,
+        r#"["e",{"_placeholder":true,"num":01}]"#,
+        r#"["e",{"_placeholder":true,"num":0}}]"#,
+        r#"["e",{"_placeholder":true,"num":0} 1]"#,
+    ] {
+        let p = Payload::new(json.into(), atts());
+        assert!(p.event_args::<(Binary,)>().is_err(), "{json}");
+    }
+}
+
+#[test]
+fn placeholder_spellings_and_scalars_next_to_attachments() {
+    let att = || vec![Bytes::from_static(b"x")];
+    // Keys in any order, escaped, with extra keys: still the placeholder.
+    for json in [
+        r#"["e",{"num":0,"_placeholder":true}]"#,
+        r#"["e",{"\u005fplaceholder":true,"n\u0075m":0}]"#,
+        r#"["e",{"_placeholder":true,"other":[1,{"a":2}],"num":0}]"#,
+        r#"["e", { "_placeholder" : true , "num" : 0 } ]"#,
+    ] {
+        let p = Payload::new(json.into(), att());
+        let (b,): (Binary,) = p.event_args().unwrap();
+        assert_eq!(&b[..], b"x", "{json}");
+    }
+    // Not a placeholder: the marker false or missing, the num not a number.
+    for json in [
+        r#"["e",{"_placeholder":false,"num":0}]"#,
+        r#"["e",{"num":0}]"#,
+        r#"["e",{"_placeholder":true,"num":"0"}]"#,
+        r#"["e",{"_placeholder":true}]"#,
+        r#"["e",[0]]"#,
+    ] {
+        let p = Payload::new(json.into(), att());
+        assert!(p.event_args::<(Binary,)>().is_err(), "{json}");
+    }
+    // Scalars, strings and identifiers next to an attachment are read as they are, and a
+    // scalar request on a nested value is still an error.
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Mixed {
+        n: i32,
+        f: f64,
+        s: String,
+        c: char,
+        u: (),
+        b: bool,
+        k: Key,
+    }
+    #[derive(Debug, Deserialize, PartialEq)]
+    enum Key {
+        A,
+    }
+    let p = Payload::new(
+        r#"["e",{"n":-3,"f":1.5,"s":"t\"","c":"z","u":null,"b":true,"k":"A"},{"_placeholder":true,"num":0}]"#
+            .into(),
+        att(),
+    );
+    let (m, b): (Mixed, Binary) = p.event_args().unwrap();
+    assert_eq!(
+        m,
+        Mixed {
+            n: -3,
+            f: 1.5,
+            s: "t\"".into(),
+            c: 'z',
+            u: (),
+            b: true,
+            k: Key::A
+        }
+    );
+    assert_eq!(&b[..], b"x");
+    assert!(p.event_args::<(u8, Binary)>().is_err());
+    assert!(p.event_args::<(String, Binary)>().is_err());
+    let (_, v): (serde::de::IgnoredAny, Binary) = p.event_args().unwrap();
+    assert_eq!(&v[..], b"x");
+}
+
+#[test]
 fn reserved_names_cannot_be_emitted() {
     assert_eq!(
         Packet::event(Namespace::main(), "disconnect", &(), None),

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use engineio_proto::{CloseReason, Frame, Message};
 use socketio_adapter::{RecoveredSession, Room, SocketId};
-use socketio_proto::{Decoder, Namespace, Packet, Payload};
+use socketio_proto::{Decoder, Encoded, Namespace, Packet, Payload};
 
 use super::IoInner;
 use super::args::Args;
@@ -304,11 +304,15 @@ fn finish_connect(
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .insert(name.to_owned(), Slot::Connected(socket.clone()));
+    // Encoded at once (one buffer), not built as a `Packet` and then encoded.
     let reply = match socket.pid() {
-        Some(pid) => Packet::connect_ok_with_pid(ns, socket.id(), pid),
-        None => Packet::connect_ok(ns, socket.id()),
+        Some(pid) => Encoded::connect_ok_with_pid(&ns, socket.id(), pid),
+        None => Encoded::connect_ok(&ns, socket.id()),
     };
-    let _ = socket.send_packet(reply);
+    if !socket.is_closed() {
+        let frames: Vec<Frame> = reply.frames().collect();
+        socket.send_frames(&frames, false);
+    }
 }
 
 impl Connection for IoConnection {
