@@ -722,6 +722,10 @@ impl<C: Connection> SessionTask<C> {
     /// an `async fn` moves its argument into a local and keeps the argument's slot as well, so
     /// every session's future held its state twice (616 bytes more, seen with
     /// `-Zprint-type-sizes`).
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an async fn would keep the task's state twice, see above"
+    )]
     pub(crate) fn run(mut self) -> impl Future<Output = ()> {
         async move { self.drive().await }
     }
