@@ -24,26 +24,20 @@ pub struct Args {
 impl Args {
     /// The arguments of an event payload `["name", args...]`; `None` when it is not an array.
     pub(crate) fn of_event(payload: Payload) -> Option<Self> {
-        payload
-            .json()
-            .trim_start()
-            .starts_with('[')
-            .then_some(Self {
-                payload,
-                event: true,
-            })
+        Self::of_array(payload, true)
     }
 
     /// The arguments of an ack payload `[args...]`; `None` when it is not an array.
     pub(crate) fn of_ack(payload: Payload) -> Option<Self> {
+        Self::of_array(payload, false)
+    }
+
+    fn of_array(payload: Payload, event: bool) -> Option<Self> {
         payload
             .json()
             .trim_start()
             .starts_with('[')
-            .then_some(Self {
-                payload,
-                event: false,
-            })
+            .then_some(Self { payload, event })
     }
 
     /// Byte offset in the JSON just after the event name (`,` or `]` follows); `None` for an
