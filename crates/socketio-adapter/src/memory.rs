@@ -1,10 +1,10 @@
 //! The in-memory adapter: one node, rooms in two maps.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-
-use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use async_trait::async_trait;
 use engineio_proto::Frame;

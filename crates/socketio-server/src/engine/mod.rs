@@ -78,16 +78,13 @@ pub struct Tasks {
 impl Tasks {
     /// Adds a task.
     pub fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
-        let task: Task = Box::pin(task);
-        // An earlier task not polled yet goes into the set first, so the start order holds:
-        // the set polls new members in the order they were pushed.
-        if let Some(earlier) = self.fresh.replace(task) {
-            self.push_set(earlier);
-        }
+        self.spawn_boxed(Box::pin(task));
     }
 
     /// Adds a task that is already boxed (no second allocation).
     pub fn spawn_boxed(&mut self, task: Task) {
+        // An earlier task not polled yet goes into the set first, so the start order holds:
+        // the set polls new members in the order they were pushed.
         if let Some(earlier) = self.fresh.replace(task) {
             self.push_set(earlier);
         }

@@ -515,11 +515,11 @@ fn detached_uri(uri: &http::Uri) -> http::Uri {
         .unwrap_or_default()
 }
 
-/// The span every event of a session's task is recorded in. Only the id's first characters
-/// appear: session ids are bearer secrets.
 /// Bytes of WebSocket frames written before tungstenite writes them out without a flush.
 const WS_WRITE_BATCH: usize = 16 * 1024;
 
+/// The span every event of a session's task is recorded in. Only the id's first characters
+/// appear: session ids are bearer secrets.
 fn session_span(sid: engineio_proto::Sid) -> tracing::Span {
     tracing::debug_span!("engine.io session", sid = ?sid)
 }

@@ -858,9 +858,7 @@ impl<C: Connection> SessionTask<C> {
                             if matches!(fed, Some(Ok(()))) {
                                 wrote = true;
                             } else {
-                                tracing::debug!("websocket write failed or timed out");
-                                self.ws = None;
-                                self.session.handle_ws_closed(now());
+                                self.ws_write_failed();
                             }
                         }
                     }
@@ -933,8 +931,9 @@ impl<C: Connection> SessionTask<C> {
         }
     }
 
+    /// A WebSocket write or flush failed or timed out: the WebSocket is gone.
     fn ws_write_failed(&mut self) {
-        tracing::debug!("websocket flush failed or timed out");
+        tracing::debug!("websocket write failed or timed out");
         self.ws = None;
         self.ws_dirty = false;
         self.session.handle_ws_closed(now());

@@ -310,8 +310,7 @@ fn finish_connect(
         None => Encoded::connect_ok(&ns, socket.id()),
     };
     if !socket.is_closed() {
-        let frames: Vec<Frame> = reply.frames().collect();
-        socket.send_frames(&frames, false);
+        socket.send_encoded(&reply, false);
     }
 }
 

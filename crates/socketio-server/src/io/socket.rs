@@ -364,9 +364,8 @@ impl Socket {
             .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(handler));
     }
 
-    /// Runs the event middlewares, then the handler of `name`, as one task.
-    /// Runs the handler of an event (`args` holds a name); the name is copied only for the
-    /// middlewares.
+    /// Runs the event middlewares, then the handler of the event named in `args`, as one task;
+    /// `None` when there is nothing to run. The name is copied only for the middlewares.
     pub(crate) fn dispatch(self, args: Args, ack: Option<AckSender>) -> Option<BoxFuture<()>> {
         let name = args.event_name()?;
         let handler = self.handler(&name);
