@@ -7,23 +7,22 @@ import path from "node:path";
 import { io } from "socket.io-client";
 
 const TARGET_DIR = process.env.TARGET_DIR;
-if (!TARGET_DIR) throw new Error("TARGET_DIR (the cargo target profile directory) is required");
-export const SERVER_BIN = path.join(TARGET_DIR, "examples", "interop-server");
+export const SERVER_BIN = TARGET_DIR && path.join(TARGET_DIR, "examples", "interop-server");
 
 /**
- * Spawns the interop server on `port` (0: a free one) with extra `env` variables; resolves once
- * it printed `listening <port>`.
+ * Spawns `cmd` with `env` added to ours and waits until it prints `listening <port>` (within
+ * `timeoutMs`); resolves to the process and the port. Used for every server the suites start.
  */
-export async function startServer(port = 0, env = {}) {
-  const proc = spawn(SERVER_BIN, [], {
-    env: { ...process.env, ...env, PORT: String(port) },
+export async function spawnListening(cmd, args, { env = {}, name = cmd, timeoutMs = 15000 } = {}) {
+  const proc = spawn(cmd, args, {
+    env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
-  const bound = await new Promise((resolve, reject) => {
+  const port = await new Promise((resolve, reject) => {
     let buf = "";
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${buf}`)), 10000);
+    const timer = setTimeout(() => reject(new Error(`${name} did not start: ${buf}`)), timeoutMs);
     proc.once("error", reject);
-    proc.once("exit", (code) => reject(new Error(`server exited early (${code}): ${buf}`)));
+    proc.once("exit", (code) => reject(new Error(`${name} exited early (${code}): ${buf}`)));
     proc.stdout.on("data", (chunk) => {
       buf += chunk;
       const m = /listening (\d+)/.exec(buf);
@@ -35,6 +34,20 @@ export async function startServer(port = 0, env = {}) {
   });
   proc.removeAllListeners("exit");
   proc.stdout.resume();
+  return { proc, port };
+}
+
+/**
+ * Spawns the interop server on `port` (0: a free one) with extra `env` variables; resolves once
+ * it printed `listening <port>`.
+ */
+export async function startServer(port = 0, env = {}) {
+  if (!SERVER_BIN) throw new Error("TARGET_DIR (the cargo target profile directory) is required");
+  const { proc, port: bound } = await spawnListening(SERVER_BIN, [], {
+    env: { ...env, PORT: String(port) },
+    name: "server",
+    timeoutMs: 10000,
+  });
   const server = {
     proc,
     port: bound,

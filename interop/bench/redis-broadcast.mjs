@@ -10,7 +10,7 @@
 // Environment: TARGET_DIR (profile directory holding examples/cluster-node), CLIENTS (20),
 // LATENCY_MESSAGES (300), MESSAGES (2000), BATCH (100 broadcasts in flight at most),
 // KINDS (ours,node,ours,node), REDIS_URL (redis://127.0.0.1:6379).
-import { spawn } from "node:child_process";
+import { spawnListening } from "../helpers.mjs";
 import { once } from "node:events";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,25 +31,10 @@ const DEADLINE_MS = 60000;
 if (!/^redis:\/\/(127\.0\.0\.1|localhost)[:/]/.test(REDIS_URL)) throw new Error("loopback Redis only");
 
 async function member(cmd, args, key, name) {
-  const proc = spawn(cmd, args, {
-    env: { ...process.env, REDIS_URL, KEY: key, NODE_NAME: name, PORT: "0" },
-    stdio: ["ignore", "pipe", "inherit"],
+  const { proc, port } = await spawnListening(cmd, args, {
+    env: { REDIS_URL, KEY: key, NODE_NAME: name, PORT: "0" },
+    name,
   });
-  const port = await new Promise((resolve, reject) => {
-    let buf = "";
-    const timer = setTimeout(() => reject(new Error(`${name} did not start`)), 15000);
-    proc.once("exit", (code) => reject(new Error(`${name} exited (${code})`)));
-    proc.stdout.on("data", (c) => {
-      buf += c;
-      const m = /listening (\d+)/.exec(buf);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-  });
-  proc.removeAllListeners("exit");
-  proc.stdout.resume();
   return { proc, url: `http://127.0.0.1:${port}` };
 }
 

@@ -6,13 +6,12 @@
 // to this run, so nothing else on the Redis interferes.
 import { after, afterEach, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { once } from "node:events";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createClient } from "redis";
 import { Emitter } from "@socket.io/redis-emitter";
-import { client, closeClients, connected, next, record } from "../helpers.mjs";
+import { client, closeClients, connected, next, record, spawnListening } from "../helpers.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const RUST_NODE = path.join(process.env.TARGET_DIR, "examples", "cluster-node");
@@ -22,25 +21,10 @@ const KEY = `interop-${process.pid}-${Date.now()}`;
 
 /** Spawns a cluster member; resolves once it printed `listening <port>`. */
 async function member(cmd, args, name) {
-  const proc = spawn(cmd, args, {
-    env: { ...process.env, REDIS_URL, KEY, NODE_NAME: name, PORT: "0" },
-    stdio: ["ignore", "pipe", "inherit"],
+  const { proc, port } = await spawnListening(cmd, args, {
+    env: { REDIS_URL, KEY, NODE_NAME: name, PORT: "0" },
+    name,
   });
-  const port = await new Promise((resolve, reject) => {
-    let buf = "";
-    const timer = setTimeout(() => reject(new Error(`${name} did not start: ${buf}`)), 15000);
-    proc.once("exit", (code) => reject(new Error(`${name} exited early (${code}): ${buf}`)));
-    proc.stdout.on("data", (chunk) => {
-      buf += chunk;
-      const m = /listening (\d+)/.exec(buf);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-  });
-  proc.removeAllListeners("exit");
-  proc.stdout.resume();
   return { name, proc, url: `http://127.0.0.1:${port}` };
 }
 
