@@ -781,7 +781,7 @@ impl<'de> ElementDe<'_, 'de> {
     /// The index and the length of the placeholder written exactly as encoders write it at
     /// the start of the text (digits without a leading zero, then `}`), if there is one.
     fn exact_placeholder(&self) -> Option<(u64, usize)> {
-        const HEAD: &[u8] = br#"{"_placeholder":true,"num":"#;
+        const HEAD: &[u8] = crate::decoder::PLACEHOLDER_HEAD;
         if self.atts.is_empty() {
             return None;
         }

@@ -8,6 +8,9 @@ use crate::namespace::{AckId, Namespace};
 use crate::packet::{Packet, PacketType, Payload};
 use crate::validate::{is_reserved_event, validate};
 
+/// A placeholder as encoders write it, up to its index: `{"_placeholder":true,"num":N}`.
+pub(crate) const PLACEHOLDER_HEAD: &[u8] = br#"{"_placeholder":true,"num":"#;
+
 /// Bounds on what one packet may make the [`Decoder`] hold.
 ///
 /// ```
@@ -442,7 +445,7 @@ impl Placeholders<'_> {
     /// not seen before and below the attachment count (which is then counted); `false`
     /// otherwise.
     fn key_at(&mut self, at: usize) -> bool {
-        const HEAD: &[u8] = br#"{"_placeholder":true,"num":"#;
+        const HEAD: &[u8] = PLACEHOLDER_HEAD;
         const KEY: &[u8] = b"_placeholder";
         let b = self.b;
         if !b[at..].starts_with(KEY) {
