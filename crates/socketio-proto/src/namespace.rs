@@ -68,6 +68,7 @@ impl Namespace {
 
     /// Whether this is the main namespace `/`.
     #[must_use]
+    #[inline]
     pub fn is_main(&self) -> bool {
         self.0.as_str() == "/"
     }

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use engineio_proto::{Frame, Message, Utf8Bytes};
 
 use crate::error::DecodeError;
@@ -415,11 +415,6 @@ impl Packet {
     }
 }
 
-thread_local! {
-    /// Where [`Header::prepend`] puts together the headers it has no static string for.
-    static HEADER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-}
-
 /// A packet header, written before the JSON.
 pub(crate) struct Header<'a> {
     pub(crate) ty: PacketType,
@@ -461,42 +456,28 @@ impl Header<'_> {
         self.write(out);
     }
 
-    /// Puts `4` and the header in front of `json`.
-    pub(crate) fn prepend(&self, json: &mut String) {
-        if self.ns.is_main() && self.ack.is_none() {
-            // The most common headers: `4` and the type digit, and binary packets with up to 9
-            // attachments.
-            const SHORT: [&str; 7] = ["40", "41", "42", "43", "44", "45", "46"];
-            const EVENTS: [&str; 9] = [
-                "451-", "452-", "453-", "454-", "455-", "456-", "457-", "458-", "459-",
-            ];
-            const ACKS: [&str; 9] = [
-                "461-", "462-", "463-", "464-", "465-", "466-", "467-", "468-", "469-",
-            ];
-            let short = match (self.ty, self.attachments.checked_sub(1)) {
-                (PacketType::BinaryEvent, Some(i)) => EVENTS.get(i),
-                (PacketType::BinaryAck, Some(i)) => ACKS.get(i),
-                (ty, _) if !ty.is_binary() => SHORT.get(usize::from(ty.digit() - b'0')),
-                _ => None,
-            };
-            if let Some(short) = short {
-                json.insert_str(0, short);
-                return;
-            }
+    /// `4`, the type digit and, for a binary packet, the attachment count and `-`: the part
+    /// of the Engine.IO text that depends on the attachments, right-aligned in four bytes,
+    /// and its length; `None` when it takes more than four bytes (ten attachments or more).
+    #[inline]
+    pub(crate) fn lead(&self) -> Option<([u8; 4], usize)> {
+        if !self.ty.is_binary() {
+            return Some(([0, 0, b'4', self.ty.digit()], 2));
         }
-        // Anything else is put together in a per-thread buffer, so that the JSON moves once
-        // and no UTF-8 check is needed (every piece is a `&str`).
-        let mut put_together = |head: &mut String| {
-            head.clear();
-            head.push('4');
-            self.write(head);
-            json.insert_str(0, head);
-        };
-        HEADER.with(|head| match head.try_borrow_mut() {
-            Ok(mut head) => put_together(&mut head),
-            // Never nested (no user code runs in here); a fresh buffer would do.
-            Err(_) => put_together(&mut String::new()),
-        });
+        let n = u8::try_from(self.attachments).ok().filter(|n| *n < 10)?;
+        Some(([b'4', self.ty.digit(), b'0' + n, b'-'], 4))
+    }
+
+    /// Appends the part of the header after the attachment count: `/nsp,` and the ack id.
+    #[inline]
+    pub(crate) fn write_tail(&self, out: &mut BytesMut) {
+        if self.ack.is_some() || !self.ns.is_main() {
+            self.write_tail_slow(out);
+        }
+    }
+
+    fn write_tail_slow(&self, out: &mut BytesMut) {
+        self.emit_tail(&mut |part: &str| out.extend_from_slice(part.as_bytes()));
     }
 
     /// Hands the header to `put` piece by piece.
@@ -506,12 +487,17 @@ impl Header<'_> {
             put_decimal(self.attachments as u64, &mut put);
             put("-");
         }
+        self.emit_tail(&mut put);
+    }
+
+    /// Hands the part of the header after the attachment count to `put`.
+    fn emit_tail(&self, put: &mut impl FnMut(&str)) {
         if !self.ns.is_main() {
             put(self.ns.as_str());
             put(",");
         }
         if let Some(id) = self.ack {
-            put_decimal(id.0, &mut put);
+            put_decimal(id.0, put);
         }
     }
 }
@@ -784,7 +770,7 @@ mod tests {
             h.write(&mut s);
             assert_eq!(s.len(), h.len(), "{s}");
         }
-        // `prepend` (with its shortcuts) writes what `write` writes.
+        // `lead` and `write_tail` (with their shortcuts) write what `write` writes.
         let long = ns(&format!("/{}", "x".repeat(80)));
         for ty in [
             PacketType::Connect,
@@ -806,10 +792,19 @@ mod tests {
                         };
                         let mut written = String::from("4");
                         h.write(&mut written);
-                        written.push_str("[1]");
-                        let mut prepended = String::from("[1]");
-                        h.prepend(&mut prepended);
-                        assert_eq!(prepended, written);
+                        // The lead and the tail make the same text.
+                        let mut parts = BytesMut::new();
+                        match h.lead() {
+                            Some((lead, len)) => parts.extend_from_slice(&lead[4 - len..]),
+                            None => {
+                                assert!(attachments >= 10 && ty.is_binary());
+                                parts.extend_from_slice(
+                                    format!("4{}{attachments}-", ty.digit() - b'0').as_bytes(),
+                                );
+                            }
+                        }
+                        h.write_tail(&mut parts);
+                        assert_eq!(&parts[..], written.as_bytes());
                     }
                 }
             }

@@ -1,8 +1,8 @@
 //! Serialising user data into packets, binary values split out as attachments.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use engineio_proto::Utf8Bytes;
 use serde::ser::{
     Serialize, SerializeMap, SerializeSeq, SerializeStruct, SerializeStructVariant, SerializeTuple,
@@ -104,39 +104,156 @@ enum Body<'a> {
     Value,
 }
 
-/// Serialises `args` and puts `4` + the header in front, in one buffer.
+/// Where [`write`] puts a message.
+#[derive(Clone, Copy)]
+enum Dest {
+    /// Cut from this thread's output buffer: no allocation of its own, and dropping it is a
+    /// reference count decrement. For messages that are sent and dropped (emits, acks).
+    Shared,
+    /// A buffer of its own, for payloads that may be kept (CONNECT auth kept for reconnects,
+    /// packets built to be stored), so that they hold no more memory than they use.
+    Own,
+}
+
+/// Size of the chunks [`Dest::Shared`] messages are cut from.
+const CHUNK: usize = 2048;
+
+/// Room kept in front of a message for the part of the header that depends on the
+/// attachments: `4`, the type digit and up to 9 attachments with their `-`.
+const LEAD: usize = 4;
+
+/// Below this much room left in the current chunk, a message starts a new one.
+const MIN_ROOM: usize = 256;
+
+thread_local! {
+    /// The current chunk of [`Dest::Shared`] messages: each message is split off its front
+    /// once written, sharing the allocation, which is freed when the last of them is dropped
+    /// (or reused in place when it already is).
+    static OUT: Cell<Option<BytesMut>> = const { Cell::new(None) };
+}
+
+/// The `io::Write` serde_json writes into: every write is an append.
+struct Out<'a>(&'a mut BytesMut);
+
+impl std::io::Write for Out<'_> {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Serialises `args` behind `4` + the header, in one buffer.
 ///
-/// serde_json writes the JSON into a `String` of its own (so the text needs no UTF-8 check
-/// afterwards), and the header, known only once the attachments are counted, is moved in
-/// front of it: a copy of the JSON within its buffer, cheaper than a check of it.
+/// The header's lead (`4`, the type digit and the attachment count) is known only once the
+/// attachments are counted: it is written last, into room kept in front of the rest, and
+/// the unused front of that room is skipped. Nothing moves unless there are ten attachments
+/// or more. The UTF-8 check that makes the buffer a text costs less
+/// than the allocation it saves: see `docs/benchmarks.md`.
 fn write<T: Serialize + ?Sized>(
     ty: PacketType,
     ns: &Namespace,
     ack: Option<AckId>,
     body: Body<'_>,
     args: &T,
+    dest: Dest,
 ) -> Result<Encoded, EncodeError> {
     if let Body::Event(name) = body
         && is_reserved_event(name)
     {
         return Err(EncodeError::ReservedEventName(name.to_owned()));
     }
-    let collector = Collector::default();
-    let json = match body {
-        Body::Event(name) => to_string(&ArgsArray::new(Some(name), args, &collector)),
-        Body::Args => to_string(&ArgsArray::new(None, args, &collector)),
-        Body::Value => to_string(&Wrap(args, &collector)),
+    let mut buf = match dest {
+        Dest::Shared => {
+            // Taken out, so that a `Serialize` impl that encodes a packet itself finds no
+            // buffer and uses a chunk of its own.
+            let mut buf = OUT
+                .with(Cell::take)
+                .unwrap_or_else(|| BytesMut::with_capacity(CHUNK));
+            if buf.capacity() - buf.len() < MIN_ROOM {
+                buf.reserve(CHUNK);
+            }
+            buf
+        }
+        Dest::Own => BytesMut::with_capacity(128),
     };
-    let mut text = json?;
+    // Room for the lead of the header (`4`, the type digit and, for a binary packet, the
+    // attachment count), known once the attachments are counted; then the rest of the header.
+    buf.extend_from_slice(&[0; LEAD]);
+    Header {
+        ty,
+        attachments: 0,
+        ns,
+        ack,
+    }
+    .write_tail(&mut buf);
+    let collector = Collector::default();
+    let out = Out(&mut buf);
+    let written = match body {
+        Body::Event(name) => {
+            serde_json::to_writer(out, &ArgsArray::new(Some(name), args, &collector))
+        }
+        Body::Args => serde_json::to_writer(out, &ArgsArray::new(None, args, &collector)),
+        Body::Value => serde_json::to_writer(out, &Wrap(args, &collector)),
+    };
+    if let Err(e) = written {
+        if let Dest::Shared = dest {
+            buf.clear();
+            OUT.with(|out| out.set(Some(buf)));
+        }
+        return Err(EncodeError::Serialize(e.to_string()));
+    }
     let attachments = collector.0.into_inner();
+    let ty = binary(ty, !attachments.is_empty());
     let header = Header {
-        ty: binary(ty, !attachments.is_empty()),
+        ty,
         attachments: attachments.len(),
         ns,
         ack,
     };
-    header.prepend(&mut text);
-    Ok(Encoded::new(Utf8Bytes::from(text), attachments))
+    // How much of the room in front stays unused.
+    let unused = match header.lead() {
+        Some((lead, len)) => {
+            buf[..LEAD].copy_from_slice(&lead);
+            LEAD - len
+        }
+        None => {
+            // Ten attachments or more: the lead is longer than its room, the rest moves.
+            let lead = format!("4{}{}-", char::from(ty.digit()), attachments.len());
+            let (len, extra) = (buf.len(), lead.len() - LEAD);
+            buf.resize(len + extra, 0);
+            buf.copy_within(LEAD..len, LEAD + extra);
+            buf[..lead.len()].copy_from_slice(lead.as_bytes());
+            0
+        }
+    };
+    let mut message = match dest {
+        Dest::Shared => {
+            let message = buf.split().freeze();
+            // A message larger than a chunk has a buffer of its own (the chunk it outgrew was
+            // left to the messages cut from it): keep nothing of it for the next message.
+            if message.len() <= CHUNK {
+                OUT.with(|out| out.set(Some(buf)));
+            }
+            message
+        }
+        Dest::Own => buf.freeze(),
+    };
+    message.advance(unused);
+    // serde_json writes UTF-8 and the header is ASCII: the check cannot fail.
+    let message =
+        Utf8Bytes::try_from_bytes(message).map_err(|e| EncodeError::Serialize(e.to_string()))?;
+    Ok(Encoded::new(message, attachments))
 }
 
 fn binary(ty: PacketType, with_attachments: bool) -> PacketType {
@@ -147,10 +264,6 @@ fn binary(ty: PacketType, with_attachments: bool) -> PacketType {
         PacketType::BinaryAck => PacketType::Ack,
         other => other,
     }
-}
-
-fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, EncodeError> {
-    serde_json::to_string(value).map_err(|e| EncodeError::Serialize(e.to_string()))
 }
 
 /// How an argument list maps onto the elements of the packet's array.
@@ -553,6 +666,7 @@ pub fn to_payload<T: Serialize + ?Sized>(value: &T) -> Result<Payload, EncodeErr
         None,
         Body::Value,
         value,
+        Dest::Own,
     )?;
     Ok(enc.into_payload())
 }
@@ -564,7 +678,10 @@ impl Encoded {
     /// become attachments.
     ///
     /// This is the fastest way to emit: header and JSON are written into one buffer, ready
-    /// for every recipient of a broadcast.
+    /// for every recipient of a broadcast. The buffer is cut from a chunk this thread shares
+    /// among the messages it encodes (nothing is allocated per message, and dropping one is a
+    /// reference count decrement), so a message kept for long keeps up to 2 KiB alive;
+    /// [`Packet::event`] writes into a buffer of its own, for packets that are stored.
     ///
     /// # Errors
     ///
@@ -576,7 +693,14 @@ impl Encoded {
         args: &T,
         ack: Option<AckId>,
     ) -> Result<Self, EncodeError> {
-        write(PacketType::Event, ns, ack, Body::Event(event), args)
+        write(
+            PacketType::Event,
+            ns,
+            ack,
+            Body::Event(event),
+            args,
+            Dest::Shared,
+        )
     }
 
     /// Serialises an ACK straight into its encoded form; `args` as in [`Encoded::event`].
@@ -589,7 +713,14 @@ impl Encoded {
         id: AckId,
         args: &T,
     ) -> Result<Self, EncodeError> {
-        write(PacketType::Ack, ns, Some(id), Body::Args, args)
+        write(
+            PacketType::Ack,
+            ns,
+            Some(id),
+            Body::Args,
+            args,
+            Dest::Shared,
+        )
     }
 
     /// The payload part (JSON slice and attachments), sharing the buffers.
@@ -638,7 +769,15 @@ impl Packet {
         args: &T,
         ack: Option<AckId>,
     ) -> Result<Self, EncodeError> {
-        let data = Encoded::event(&ns, event, args, ack)?.into_payload();
+        let data = write(
+            PacketType::Event,
+            &ns,
+            ack,
+            Body::Event(event),
+            args,
+            Dest::Own,
+        )?
+        .into_payload();
         Ok(Self::Event { ns, data, ack })
     }
 
@@ -660,7 +799,8 @@ impl Packet {
         id: AckId,
         args: &T,
     ) -> Result<Self, EncodeError> {
-        let data = Encoded::ack(&ns, id, args)?.into_payload();
+        let data =
+            write(PacketType::Ack, &ns, Some(id), Body::Args, args, Dest::Own)?.into_payload();
         Ok(Self::Ack { ns, data, id })
     }
 
@@ -1039,6 +1179,97 @@ mod tests {
             ack(&vec![Binary::from_static(b"z")]),
             r#"61-/n,7[{"_placeholder":true,"num":0}]"#
         );
+    }
+
+    /// What `Encoded::event` must write for `args`, put together by hand.
+    fn expected(ns: &Namespace, ack: Option<AckId>, args: &[serde_json::Value]) -> String {
+        let header = Header {
+            ty: PacketType::Event,
+            attachments: 0,
+            ns,
+            ack,
+        };
+        let mut text = String::from("4");
+        header.write(&mut text);
+        let mut array = vec![serde_json::Value::from("e")];
+        array.extend_from_slice(args);
+        text.push_str(&serde_json::to_string(&array).unwrap());
+        text
+    }
+
+    #[test]
+    fn messages_cut_from_the_shared_buffer_stay_intact() {
+        // Messages of every size, kept alive across many chunks, some larger than a chunk,
+        // interleaved with drops, packets with their own buffers and failed encodes.
+        let nsp = Namespace::new("/chat").unwrap();
+        let mut kept = Vec::new();
+        for i in 0..600_usize {
+            let ns = if i % 3 == 0 { &nsp } else { &Namespace::main() };
+            let ack = (i % 5 == 0).then_some(AckId(i as u64 * 1_000_003));
+            let text = "x".repeat((i * 37) % (3 * CHUNK));
+            let args = [serde_json::Value::from(i), serde_json::Value::from(text)];
+            let enc = Encoded::event(ns, "e", &args, ack).unwrap();
+            assert_eq!(enc.engineio_text().as_str(), expected(ns, ack, &args));
+            match i % 4 {
+                0 => drop(enc),
+                1 => {
+                    let own = Packet::event(ns.clone(), "e", &args, ack).unwrap();
+                    assert_eq!(own.encode(), enc);
+                    kept.push((enc, expected(ns, ack, &args)));
+                }
+                2 => {
+                    struct Fails;
+                    impl Serialize for Fails {
+                        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                            let mut seq = s.serialize_seq(None)?;
+                            seq.serialize_element("written, then dropped")?;
+                            Err(serde::ser::Error::custom("no"))
+                        }
+                    }
+                    assert!(Encoded::event(ns, "e", &(1, Fails), ack).is_err());
+                    kept.push((enc, expected(ns, ack, &args)));
+                }
+                _ => kept.push((enc, expected(ns, ack, &args))),
+            }
+        }
+        for (enc, text) in &kept {
+            assert_eq!(enc.engineio_text().as_str(), text);
+        }
+    }
+
+    #[test]
+    fn a_serialize_impl_may_encode_packets_itself() {
+        struct Nested;
+        impl Serialize for Nested {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let inner = Encoded::event(&Namespace::main(), "inner", &("deep",), None)
+                    .map_err(serde::ser::Error::custom)?;
+                s.serialize_str(inner.engineio_text())
+            }
+        }
+        let enc = Encoded::event(&Namespace::main(), "outer", &(1, Nested, 2), None).unwrap();
+        assert_eq!(
+            enc.engineio_text().as_str(),
+            r#"42["outer",1,"42[\"inner\",\"deep\"]",2]"#
+        );
+    }
+
+    #[test]
+    fn ten_attachments_or_more_move_the_json_behind_a_longer_header() {
+        for n in [9_usize, 10, 11, 123] {
+            let atts: Vec<Binary> = (0..n).map(|i| Binary::from(vec![i as u8])).collect();
+            let enc = Encoded::event(&Namespace::main(), "e", &(1, &atts), Some(AckId(4))).unwrap();
+            let places: Vec<String> = (0..n)
+                .map(|i| format!(r#"{{"_placeholder":true,"num":{i}}}"#))
+                .collect();
+            assert_eq!(
+                enc.engineio_text().as_str(),
+                format!(r#"45{n}-4["e",1,[{}]]"#, places.join(","))
+            );
+            assert_eq!(enc.attachments().len(), n);
+            let ack = Encoded::ack(&Namespace::new("/a").unwrap(), AckId(0), &(&atts,)).unwrap();
+            assert!(ack.engineio_text().starts_with(&format!("46{n}-/a,0[[")));
+        }
     }
 
     #[test]
