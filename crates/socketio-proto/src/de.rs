@@ -110,7 +110,7 @@ impl Payload {
     ///
     /// [`ArgsError::Deserialize`] when the arguments do not match `T`.
     pub fn event_args<'de, T: Deserialize<'de>>(&'de self) -> Result<T, ArgsError> {
-        self.args(true)
+        args(self.json(), self.attachments(), true)
     }
 
     /// Deserialises the arguments of an ACK: all the elements of the array (see
@@ -120,7 +120,7 @@ impl Payload {
     ///
     /// [`ArgsError::Deserialize`] when the arguments do not match `T`.
     pub fn ack_args<'de, T: Deserialize<'de>>(&'de self) -> Result<T, ArgsError> {
-        self.args(false)
+        args(self.json(), self.attachments(), false)
     }
 
     /// Deserialises the whole JSON value (a CONNECT auth object, CONNECT_ERROR data), with
@@ -130,40 +130,55 @@ impl Payload {
     ///
     /// [`ArgsError::Deserialize`] when the JSON does not match `T` (or is empty).
     pub fn deserialize<'de, T: Deserialize<'de>>(&'de self) -> Result<T, ArgsError> {
-        let _scope = Scope::enter(self.attachments());
-        let mut de = serde_json::Deserializer::from_str(self.json());
-        let v = if self.attachments().is_empty() {
-            T::deserialize(&mut de)
-        } else {
-            T::deserialize(Wrap {
-                inner: &mut de,
-                atts: self.attachments(),
-            })
-        };
-        let v = v.and_then(|v| de.end().map(|()| v)).map_err(err)?;
-        Ok(v)
+        deserialize(self.json(), self.attachments())
     }
+}
 
-    fn args<'de, T: Deserialize<'de>>(&'de self, skip_name: bool) -> Result<T, ArgsError> {
-        let _scope = Scope::enter(self.attachments());
-        // No payload means no arguments.
-        let json = if self.is_empty() { "[]" } else { self.json() };
-        let read = || {
-            let mut seq = ArgSeq::open(json, self.attachments())?;
-            if skip_name && !self.is_empty() {
-                seq.skip_name()?;
-            }
-            // Placeholders are resolved element by element (see `ElementDe`), not by the
-            // argument layer.
-            let v = T::deserialize(Args {
-                seq: &mut seq,
-                atts: &[],
-            })?;
-            seq.finish()?;
-            Ok(v)
-        };
-        read().map_err(err)
-    }
+/// [`Payload::deserialize`] of the JSON text `json` with its attachments `atts`.
+pub(crate) fn deserialize<'de, T: Deserialize<'de>>(
+    json: &'de str,
+    atts: &'de [Bytes],
+) -> Result<T, ArgsError> {
+    let _scope = Scope::enter(atts);
+    let mut de = serde_json::Deserializer::from_str(json);
+    let v = if atts.is_empty() {
+        T::deserialize(&mut de)
+    } else {
+        T::deserialize(Wrap {
+            inner: &mut de,
+            atts,
+        })
+    };
+    let v = v.and_then(|v| de.end().map(|()| v)).map_err(err)?;
+    Ok(v)
+}
+
+/// [`Payload::event_args`] (`skip_name`) or [`Payload::ack_args`] of the JSON text `json`
+/// (empty: no payload) with its attachments `atts`.
+pub(crate) fn args<'de, T: Deserialize<'de>>(
+    json: &'de str,
+    atts: &'de [Bytes],
+    skip_name: bool,
+) -> Result<T, ArgsError> {
+    let _scope = Scope::enter(atts);
+    // No payload means no arguments.
+    let empty = json.is_empty();
+    let json = if empty { "[]" } else { json };
+    let read = || {
+        let mut seq = ArgSeq::open(json, atts)?;
+        if skip_name && !empty {
+            seq.skip_name()?;
+        }
+        // Placeholders are resolved element by element (see `ElementDe`), not by the
+        // argument layer.
+        let v = T::deserialize(Args {
+            seq: &mut seq,
+            atts: &[],
+        })?;
+        seq.finish()?;
+        Ok(v)
+    };
+    read().map_err(err)
 }
 
 fn err(e: serde_json::Error) -> ArgsError {
