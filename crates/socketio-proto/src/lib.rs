@@ -62,6 +62,7 @@ mod decoder;
 mod error;
 mod namespace;
 mod packet;
+mod packet_ref;
 #[cfg(feature = "serde")]
 mod ser;
 mod validate;
@@ -72,6 +73,7 @@ pub use error::{ArgsError, EncodeError};
 pub use error::{DecodeError, NamespaceError};
 pub use namespace::{AckId, Namespace};
 pub use packet::{Encoded, Packet, PacketType, Payload};
+pub use packet_ref::PacketRef;
 #[cfg(feature = "serde")]
 pub use ser::{Binary, to_payload};
 pub use validate::{RESERVED_EVENTS, is_reserved_event};
