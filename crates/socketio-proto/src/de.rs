@@ -9,6 +9,7 @@ use serde::de::{
     VariantAccess, Visitor,
 };
 
+use crate::decoder::string_stop;
 use crate::error::ArgsError;
 use crate::packet::Payload;
 use crate::ser::Binary;
@@ -279,9 +280,7 @@ impl<'de> ArgSeq<'de> {
         let b = self.json.as_bytes();
         if b.get(self.pos) == Some(&b'"') {
             let body = b.get(self.pos + 1..).unwrap_or_default();
-            if let Some(end) = body
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+            if let Some(end) = string_stop(body, true)
                 && body[end] == b'"'
             {
                 self.pos += end + 2;

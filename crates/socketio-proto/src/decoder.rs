@@ -520,6 +520,43 @@ fn numbers_in_range(b: &[u8]) -> bool {
     !exponent && (b.len() <= 300 || !b.split(|c| !c.is_ascii_digit()).any(|run| run.len() > 300))
 }
 
+/// Index of the first `"` or `\\` in `b` (with `controls`, also of the first byte below
+/// 0x20): where a JSON string body ends or stops being plain. Eight bytes at a time, which
+/// for a short event name is one step.
+#[inline]
+pub(crate) fn string_stop(b: &[u8], controls: bool) -> Option<usize> {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // The high bit of each byte of `word` equal to `c`: exact, no carry crosses a byte.
+    let eq = |word: u64, c: u8| {
+        let t = word ^ (ONES * u64::from(c));
+        !((((t & LOW7) + LOW7) | t) | LOW7)
+    };
+    // The high bit of each byte below 0x20: exact too (bytes with the high bit set are not
+    // below 0x20, and the sum of the low seven bits does not carry out of its byte).
+    let below_space = |word: u64| !(((word & LOW7) + ONES * (0x80 - 0x20)) | word) & !LOW7;
+    let mut chunks = b.chunks_exact(8);
+    let mut base = 0;
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let mut hits = eq(word, b'"') | eq(word, b'\\');
+        if controls {
+            hits |= below_space(word);
+        }
+        if hits != 0 {
+            return Some(base + (hits.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || (controls && c < 0x20))
+        .map(|p| base + p)
+}
+
 /// Index of the first byte at or after `i` that is not JSON whitespace.
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
@@ -534,7 +571,7 @@ fn event_name_allowed(rest: &str) -> bool {
     let b = rest.as_bytes();
     match b.first() {
         Some(b'-' | b'0'..=b'9') => true,
-        Some(b'"') => match b[1..].iter().position(|&c| c == b'"' || c == b'\\') {
+        Some(b'"') => match string_stop(&b[1..], false) {
             // `rest[1..1 + end]` lies between two ASCII bytes: char boundaries.
             Some(end) if b[1 + end] == b'"' => rest
                 .get(1..1 + end)
@@ -743,6 +780,24 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn string_stop_finds_the_first_stop(
+            b in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::prelude::any::<u8>(),
+                    proptest::sample::select(vec![b'"', b'\\', 0x1f, 0x20, b'a', 0x9f, 0xa2]),
+                ],
+                0..40,
+            ),
+        ) {
+            for controls in [false, true] {
+                let expected = b
+                    .iter()
+                    .position(|&c| c == b'"' || c == b'\\' || (controls && c < 0x20));
+                proptest::prop_assert_eq!(string_stop(&b, controls), expected);
+            }
+        }
+
         #[test]
         fn special_bytes_matches_the_reference(word in proptest::prelude::any::<u64>()) {
             proptest::prop_assert_eq!(special_bytes(word), special_reference(word));
