@@ -29,12 +29,14 @@ thread_local! {
 struct Scope(bool);
 
 impl Scope {
+    #[inline]
     fn enter(attachments: &[Bytes]) -> Self {
         Self(NO_ATTACHMENTS.replace(attachments.is_empty()))
     }
 }
 
 impl Drop for Scope {
+    #[inline]
     fn drop(&mut self) {
         NO_ATTACHMENTS.set(self.0);
     }
@@ -207,6 +209,7 @@ struct ArgSeq<'de> {
 
 impl<'de> ArgSeq<'de> {
     /// Reads the opening `[`.
+    #[inline]
     fn open(json: &'de str, atts: &'de [Bytes]) -> Result<Self, serde_json::Error> {
         let i = skip_ws(json.as_bytes(), 0);
         if json.as_bytes().get(i) != Some(&b'[') {
@@ -293,7 +296,7 @@ impl<'de> ArgSeq<'de> {
 
     /// Reads the arguments left over (extra arguments are ignored, as JS does, but must be
     /// well-formed), the closing `]`, and nothing but whitespace after it.
-    fn finish(mut self) -> Result<(), serde_json::Error> {
+    fn finish(&mut self) -> Result<(), serde_json::Error> {
         while self.advance()? {
             self.element(std::marker::PhantomData::<IgnoredAny>)?;
         }

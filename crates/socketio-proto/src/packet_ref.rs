@@ -89,9 +89,10 @@ impl<'a> PacketRef<'a> {
         check_payload(&head, json, true)?;
         let (ns_start, ns_end) = head.ns;
         // Both come from the header parse: ASCII positions, char boundaries.
-        let ns = match text.get(ns_start..ns_end) {
-            Some(ns) if ns_start < ns_end => ns,
-            _ => "/",
+        let ns = if ns_start < ns_end {
+            text.get(ns_start..ns_end).unwrap_or("/")
+        } else {
+            "/"
         };
         Ok(Self {
             ty: head.ty,
