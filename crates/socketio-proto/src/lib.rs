@@ -16,7 +16,10 @@
 //! `Bytes` they arrived as, and an [`Encoded`] packet shares one buffer among all recipients of
 //! a broadcast. With the `serde` feature (on by default), [`Packet::event`],
 //! [`Encoded::event`] and [`Payload::event_args`] move user types in and out of packets, with
-//! [`Binary`] values carried as attachments.
+//! [`Binary`] values carried as attachments. A consumer that only wants typed arguments out of
+//! a text packet can skip the [`Packet`] altogether: [`PacketRef`] reads the header and the
+//! JSON in place, accepting what a decoder with the [JSON check
+//! deferred](Decoder::defer_json_check) accepts, and deserialises from there.
 //!
 //! # Receive a binary event, answer with an ack
 //!
