@@ -17,7 +17,9 @@
 //!   full check alone.
 //! - `sio_decode_typed`: wire text in, the user's typed value out. Ours decode with the JSON
 //!   check deferred + `Payload::event_args` / `ack_args` / `deserialize`, which check the JSON
-//!   while they deserialise it; theirs decode + `Parse::decode_value` / `decode_default`;
+//!   while they deserialise it; `ours_ref` (text packets) the same through `PacketRef::parse`
+//!   and its readers, without building a `Packet`; theirs decode + `Parse::decode_value` /
+//!   `decode_default`;
 //!   serde_json `from_str` of the body into the same types (the event name skipped with
 //!   `IgnoredAny`, placeholders as plain structs).
 //!
@@ -36,7 +38,7 @@ use criterion::{BatchSize, BenchmarkGroup, Criterion, criterion_group, criterion
 use engineio_proto::Utf8Bytes;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
-use socketio_proto::{AckId, Binary, DecodeLimits, Decoder, Encoded, Namespace, Packet};
+use socketio_proto::{AckId, Binary, DecodeLimits, Decoder, Encoded, Namespace, Packet, PacketRef};
 use socketioxide_core::packet::{ConnectPacket, Packet as TheirPacket, PacketData};
 use socketioxide_core::parser::{Parse as _, ParseConfig, ParseError, ParserState};
 use socketioxide_core::{Sid, Str, Value};
@@ -232,6 +234,17 @@ fn ours_typed<O: DeserializeOwned>(kind: Kind, p: &Packet) -> O {
     .expect("typed decode")
 }
 
+/// Ours read in place: [`PacketRef::parse`] and its typed readers (text packets only).
+fn ours_ref_typed<O: DeserializeOwned>(kind: Kind, text: &str, limits: &DecodeLimits) -> O {
+    let p = PacketRef::parse(text, limits).expect("decodes");
+    match kind {
+        Kind::Connect => p.deserialize(&[]),
+        Kind::Event(_) => p.event_args(&[]),
+        Kind::Ack(_) => p.ack_args(&[]),
+    }
+    .expect("typed decode")
+}
+
 fn theirs_typed<T: DeserializeOwned>(p: &mut TheirPacket) -> T {
     match &mut p.inner {
         PacketData::Connect(v) => CommonParser.decode_default(v.as_ref()),
@@ -315,6 +328,18 @@ where
         _ => as_json(&case.ours),
     };
     assert_eq!(as_json(&ours_typed::<O>(case.kind, &packet)), expected);
+    if atts.is_empty() {
+        let r = PacketRef::parse(&text, &limits).expect("PacketRef reads the text");
+        assert_eq!(
+            Some(r.json()),
+            packet.payload().map(|p| p.json().as_str()),
+            "{name}: PacketRef reads another payload"
+        );
+        assert_eq!(
+            as_json(&ours_ref_typed::<O>(case.kind, &text, &limits)),
+            expected
+        );
+    }
     assert_eq!(as_json(&theirs_typed::<T>(&mut theirs)), expected);
     let _: JD = serde_json::from_str(&body).expect("serde_json decodes the body");
     let their_input = Str::from(text.to_string());
@@ -384,6 +409,15 @@ where
             size,
         );
     });
+    if atts.is_empty() {
+        g.bench_function("ours_ref", |b| {
+            b.iter_batched(
+                || (),
+                |()| ours_ref_typed::<O>(kind, black_box(text.as_str()), &limits),
+                size,
+            );
+        });
+    }
     g.bench_function("socketioxide", |b| {
         b.iter_batched(
             || (ParserState::default(), their_input.clone(), atts.clone()),

@@ -7,7 +7,8 @@
 //! valgrind --tool=callgrind target/release/examples/sio_profile typed_event 20000
 //! ```
 //!
-//! Operations: `typed_event`, `json_typed_event`, `typed_ack`, `json_typed_ack`, `typed_bin`,
+//! Operations: `typed_event`, `json_typed_event`, `typed_ack`, `json_typed_ack`,
+//! `ref_typed_event`, `ref_typed_ack` (the same texts read through `PacketRef`), `typed_bin`,
 //! `json_typed_bin`, `typed_large`, `json_typed_large` (the 16 KiB event), `enc_event`,
 //! `enc_ack`, `enc_bin`, `enc_connect`, `enc_connect_once` (`Encoded::connect_ok`), `enc_large`, `json_enc_event`, `json_enc_bin`,
 //! `json_enc_large`; `enc_bin_ack`, `enc_connect_nsp`, `enc_ack_nsp` (`/custom_nsp`), and
@@ -27,7 +28,7 @@ use bytes::Bytes;
 use engineio_proto::Utf8Bytes;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
-use socketio_proto::{AckId, Binary, DecodeLimits, Decoder, Encoded, Namespace, Packet};
+use socketio_proto::{AckId, Binary, DecodeLimits, Decoder, Encoded, Namespace, Packet, PacketRef};
 use socketioxide_core::packet::{ConnectPacket, Packet as TheirPacket};
 use socketioxide_core::parser::Parse as _;
 use socketioxide_core::{Sid, Str, Value};
@@ -75,6 +76,12 @@ fn ours_typed_ack(text: Utf8Bytes) -> Data {
 }
 
 #[inline(never)]
+fn ref_typed_ack(text: &str) -> Data {
+    let p = PacketRef::parse(text, &DecodeLimits::default()).unwrap();
+    p.ack_args(&[]).unwrap()
+}
+
+#[inline(never)]
 fn json_typed_ack(body: &str) -> (Data,) {
     serde_json::from_str(body).unwrap()
 }
@@ -84,6 +91,12 @@ fn ours_typed_event(text: Utf8Bytes) -> Data {
     let mut d = Decoder::new(DecodeLimits::default()).defer_json_check(true);
     let p = d.decode_text(text).unwrap().unwrap();
     p.payload().unwrap().event_args().unwrap()
+}
+
+#[inline(never)]
+fn ref_typed_event(text: &str) -> Data {
+    let p = PacketRef::parse(text, &DecodeLimits::default()).unwrap();
+    p.event_args(&[]).unwrap()
 }
 
 #[inline(never)]
@@ -289,6 +302,7 @@ fn main() {
         match op {
             "typed_event" => drop(black_box(ours_typed_event(black_box(text.clone())))),
             "json_typed_event" => drop(black_box(json_typed_event(black_box(body)))),
+            "ref_typed_event" => drop(black_box(ref_typed_event(black_box(&text)))),
             "typed_bin" => drop(black_box(ours_typed_bin(
                 black_box(btext.clone()),
                 att.clone(),
@@ -307,6 +321,7 @@ fn main() {
             "json_enc_large" => drop(black_box(json_encode_large(black_box(&large)))),
             "typed_ack" => drop(black_box(ours_typed_ack(black_box(atext.clone())))),
             "json_typed_ack" => drop(black_box(json_typed_ack(black_box(abody)))),
+            "ref_typed_ack" => drop(black_box(ref_typed_ack(black_box(&atext)))),
             "enc_bin_ack" => drop(black_box(ours_encode_bin_ack(&ns, black_box(&bd)))),
             "enc_connect_nsp" => drop(black_box(ours_encode_connect_once(black_box(&cns)))),
             "enc_ack_nsp" => drop(black_box(ours_encode_ack(&cns, black_box(&data)))),

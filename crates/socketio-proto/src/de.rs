@@ -9,6 +9,7 @@ use serde::de::{
     VariantAccess, Visitor,
 };
 
+use crate::decoder::string_stop;
 use crate::error::ArgsError;
 use crate::packet::Payload;
 use crate::ser::Binary;
@@ -28,12 +29,14 @@ thread_local! {
 struct Scope(bool);
 
 impl Scope {
+    #[inline]
     fn enter(attachments: &[Bytes]) -> Self {
         Self(NO_ATTACHMENTS.replace(attachments.is_empty()))
     }
 }
 
 impl Drop for Scope {
+    #[inline]
     fn drop(&mut self) {
         NO_ATTACHMENTS.set(self.0);
     }
@@ -110,7 +113,7 @@ impl Payload {
     ///
     /// [`ArgsError::Deserialize`] when the arguments do not match `T`.
     pub fn event_args<'de, T: Deserialize<'de>>(&'de self) -> Result<T, ArgsError> {
-        self.args(true)
+        args(self.json(), self.attachments(), true)
     }
 
     /// Deserialises the arguments of an ACK: all the elements of the array (see
@@ -120,7 +123,7 @@ impl Payload {
     ///
     /// [`ArgsError::Deserialize`] when the arguments do not match `T`.
     pub fn ack_args<'de, T: Deserialize<'de>>(&'de self) -> Result<T, ArgsError> {
-        self.args(false)
+        args(self.json(), self.attachments(), false)
     }
 
     /// Deserialises the whole JSON value (a CONNECT auth object, CONNECT_ERROR data), with
@@ -130,40 +133,55 @@ impl Payload {
     ///
     /// [`ArgsError::Deserialize`] when the JSON does not match `T` (or is empty).
     pub fn deserialize<'de, T: Deserialize<'de>>(&'de self) -> Result<T, ArgsError> {
-        let _scope = Scope::enter(self.attachments());
-        let mut de = serde_json::Deserializer::from_str(self.json());
-        let v = if self.attachments().is_empty() {
-            T::deserialize(&mut de)
-        } else {
-            T::deserialize(Wrap {
-                inner: &mut de,
-                atts: self.attachments(),
-            })
-        };
-        let v = v.and_then(|v| de.end().map(|()| v)).map_err(err)?;
-        Ok(v)
+        deserialize(self.json(), self.attachments())
     }
+}
 
-    fn args<'de, T: Deserialize<'de>>(&'de self, skip_name: bool) -> Result<T, ArgsError> {
-        let _scope = Scope::enter(self.attachments());
-        // No payload means no arguments.
-        let json = if self.is_empty() { "[]" } else { self.json() };
-        let read = || {
-            let mut seq = ArgSeq::open(json, self.attachments())?;
-            if skip_name && !self.is_empty() {
-                seq.skip_name()?;
-            }
-            // Placeholders are resolved element by element (see `ElementDe`), not by the
-            // argument layer.
-            let v = T::deserialize(Args {
-                seq: &mut seq,
-                atts: &[],
-            })?;
-            seq.finish()?;
-            Ok(v)
-        };
-        read().map_err(err)
-    }
+/// [`Payload::deserialize`] of the JSON text `json` with its attachments `atts`.
+pub(crate) fn deserialize<'de, T: Deserialize<'de>>(
+    json: &'de str,
+    atts: &'de [Bytes],
+) -> Result<T, ArgsError> {
+    let _scope = Scope::enter(atts);
+    let mut de = serde_json::Deserializer::from_str(json);
+    let v = if atts.is_empty() {
+        T::deserialize(&mut de)
+    } else {
+        T::deserialize(Wrap {
+            inner: &mut de,
+            atts,
+        })
+    };
+    let v = v.and_then(|v| de.end().map(|()| v)).map_err(err)?;
+    Ok(v)
+}
+
+/// [`Payload::event_args`] (`skip_name`) or [`Payload::ack_args`] of the JSON text `json`
+/// (empty: no payload) with its attachments `atts`.
+pub(crate) fn args<'de, T: Deserialize<'de>>(
+    json: &'de str,
+    atts: &'de [Bytes],
+    skip_name: bool,
+) -> Result<T, ArgsError> {
+    let _scope = Scope::enter(atts);
+    // No payload means no arguments.
+    let empty = json.is_empty();
+    let json = if empty { "[]" } else { json };
+    let read = || {
+        let mut seq = ArgSeq::open(json, atts)?;
+        if skip_name && !empty {
+            seq.skip_name()?;
+        }
+        // Placeholders are resolved element by element (see `ElementDe`), not by the
+        // argument layer.
+        let v = T::deserialize(Args {
+            seq: &mut seq,
+            atts: &[],
+        })?;
+        seq.finish()?;
+        Ok(v)
+    };
+    read().map_err(err)
 }
 
 fn err(e: serde_json::Error) -> ArgsError {
@@ -191,6 +209,7 @@ struct ArgSeq<'de> {
 
 impl<'de> ArgSeq<'de> {
     /// Reads the opening `[`.
+    #[inline]
     fn open(json: &'de str, atts: &'de [Bytes]) -> Result<Self, serde_json::Error> {
         let i = skip_ws(json.as_bytes(), 0);
         if json.as_bytes().get(i) != Some(&b'[') {
@@ -264,9 +283,7 @@ impl<'de> ArgSeq<'de> {
         let b = self.json.as_bytes();
         if b.get(self.pos) == Some(&b'"') {
             let body = b.get(self.pos + 1..).unwrap_or_default();
-            if let Some(end) = body
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+            if let Some(end) = string_stop(body, true)
                 && body[end] == b'"'
             {
                 self.pos += end + 2;
@@ -279,7 +296,7 @@ impl<'de> ArgSeq<'de> {
 
     /// Reads the arguments left over (extra arguments are ignored, as JS does, but must be
     /// well-formed), the closing `]`, and nothing but whitespace after it.
-    fn finish(mut self) -> Result<(), serde_json::Error> {
+    fn finish(&mut self) -> Result<(), serde_json::Error> {
         while self.advance()? {
             self.element(std::marker::PhantomData::<IgnoredAny>)?;
         }

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use engineio_proto::Utf8Bytes;
 
 use crate::error::DecodeError;
-use crate::namespace::{AckId, Namespace};
+use crate::namespace::{AckId, Namespace, check_namespace};
 use crate::packet::{Packet, PacketType, Payload};
 use crate::validate::{is_reserved_event, validate};
 
@@ -109,19 +109,26 @@ pub struct Decoder {
 /// A binary packet whose attachments are still arriving.
 #[derive(Debug)]
 struct Pending {
-    head: Head,
+    ty: PacketType,
+    ns: Namespace,
+    ack: Option<AckId>,
+    /// The declared attachment count.
+    expected: usize,
     json: Utf8Bytes,
     attachments: Vec<Bytes>,
     bytes: usize,
 }
 
-/// The decoded header fields.
-#[derive(Debug)]
-struct Head {
-    ty: PacketType,
-    attachments: usize,
-    ns: Namespace,
-    ack: Option<AckId>,
+/// The decoded header fields, borrowing nothing: the namespace is a range of the text.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Head {
+    pub(crate) ty: PacketType,
+    /// The declared attachment count (0 for types other than `5` and `6`).
+    pub(crate) attachments: usize,
+    /// Start and end of the namespace in the text; equal when the header names none (the
+    /// main namespace `/`).
+    pub(crate) ns: (usize, usize),
+    pub(crate) ack: Option<AckId>,
 }
 
 impl Decoder {
@@ -187,7 +194,7 @@ impl Decoder {
     pub fn awaiting_attachments(&self) -> usize {
         self.pending
             .as_ref()
-            .map_or(0, |p| p.head.attachments - p.attachments.len())
+            .map_or(0, |p| p.expected - p.attachments.len())
     }
 
     /// Drops a partially received packet, freeing its attachments.
@@ -210,46 +217,25 @@ impl Decoder {
             self.pending = None;
             return Err(DecodeError::UnexpectedText);
         }
-        if text.len() > self.limits.max_packet_bytes {
-            return Err(DecodeError::PacketTooLarge {
-                max: self.limits.max_packet_bytes,
-            });
-        }
-        let (head, start) = parse_header(&text, &self.limits)?;
+        let (head, start) = check_text(&text, &self.limits)?;
         // The header is ASCII, so `start` is a char boundary.
         let json = text.tail(start).unwrap_or_default();
-        match head.ty {
-            PacketType::Disconnect if !json.is_empty() => {
-                return Err(DecodeError::InvalidPayload(head.ty));
-            }
-            PacketType::Ack | PacketType::BinaryAck if head.ack.is_none() => {
-                return Err(DecodeError::MissingAckId);
-            }
-            PacketType::Connect | PacketType::Disconnect | PacketType::ConnectError
-                if head.ack.is_some() =>
-            {
-                return Err(DecodeError::UnexpectedAckId(head.ty));
-            }
-            _ => {}
-        }
-        if !json.is_empty() {
-            let deferred = self.defer_json
-                && shape_at_start(head.ty, &json)
-                && (!head.ty.is_binary() || placeholders_at_sight(&json, head.attachments));
-            if !deferred {
-                validate(head.ty, &json, head.attachments)?;
-            }
-        } else if head.attachments > 0 {
-            return Err(DecodeError::UnreferencedAttachment(0));
-        }
+        check_payload(&head, &json, self.defer_json)?;
+        let ns = match head.ns {
+            (start, end) if start < end => Namespace::checked(text.slice(start..end)),
+            _ => Namespace::main(),
+        };
         if head.attachments == 0 {
             // `50-[...]` is complete at once, and nothing is left waiting (CVE-2026-69185).
-            return Ok(Some(build(head, json, Vec::new())));
+            return Ok(Some(build(head.ty, ns, head.ack, json, Vec::new())));
         }
         self.pending = Some(Pending {
+            ty: head.ty,
+            ns,
+            ack: head.ack,
+            expected: head.attachments,
             attachments: Vec::with_capacity(head.attachments),
             bytes: text.len(),
-            head,
             json,
         });
         Ok(None)
@@ -276,19 +262,24 @@ impl Decoder {
             });
         }
         pending.attachments.push(data);
-        if pending.attachments.len() < pending.head.attachments {
+        if pending.attachments.len() < pending.expected {
             return Ok(None);
         }
         Ok(self
             .pending
             .take()
-            .map(|p| build(p.head, p.json, p.attachments)))
+            .map(|p| build(p.ty, p.ns, p.ack, p.json, p.attachments)))
     }
 }
 
 #[inline(always)]
-fn build(head: Head, json: Utf8Bytes, attachments: Vec<Bytes>) -> Packet {
-    let Head { ty, ns, ack, .. } = head;
+fn build(
+    ty: PacketType,
+    ns: Namespace,
+    ack: Option<AckId>,
+    json: Utf8Bytes,
+    attachments: Vec<Bytes>,
+) -> Packet {
     let data = Payload::new(json, attachments);
     match ty {
         PacketType::Connect => Packet::Connect {
@@ -307,11 +298,57 @@ fn build(head: Head, json: Utf8Bytes, attachments: Vec<Bytes>) -> Packet {
     }
 }
 
+/// Checks the size and the header of a Socket.IO text (the Engine.IO `4` stripped), as
+/// [`Decoder::decode_text`] does, and returns the header with the offset of the JSON
+/// (a char boundary). [`check_payload`] checks the rest. Allocates nothing.
+#[inline(always)]
+pub(crate) fn check_text(text: &str, limits: &DecodeLimits) -> Result<(Head, usize), DecodeError> {
+    if text.len() > limits.max_packet_bytes {
+        return Err(DecodeError::PacketTooLarge {
+            max: limits.max_packet_bytes,
+        });
+    }
+    parse_header(text, limits)
+}
+
+/// Checks the JSON of a packet with header `head` as [`Decoder::decode_text`] does: the
+/// rules tying the payload and the ack id to the packet type, and the JSON (in full, or
+/// only its start when `defer` and the start says enough).
+#[inline(always)]
+pub(crate) fn check_payload(head: &Head, json: &str, defer: bool) -> Result<(), DecodeError> {
+    match head.ty {
+        PacketType::Disconnect if !json.is_empty() => {
+            return Err(DecodeError::InvalidPayload(head.ty));
+        }
+        PacketType::Ack | PacketType::BinaryAck if head.ack.is_none() => {
+            return Err(DecodeError::MissingAckId);
+        }
+        PacketType::Connect | PacketType::Disconnect | PacketType::ConnectError
+            if head.ack.is_some() =>
+        {
+            return Err(DecodeError::UnexpectedAckId(head.ty));
+        }
+        _ => {}
+    }
+    if !json.is_empty() {
+        let deferred = defer
+            && shape_at_start(head.ty, json)
+            && (!head.ty.is_binary() || placeholders_at_sight(json, head.attachments));
+        if !deferred {
+            validate(head.ty, json, head.attachments)?;
+        }
+    } else if head.attachments > 0 {
+        return Err(DecodeError::UnreferencedAttachment(0));
+    }
+    Ok(())
+}
+
 /// Whether the first bytes of `json` (non-empty) show the shape `ty` requires, so that the
 /// payload is valid if it is well-formed JSON.
 ///
 /// A `false` is not a verdict: the caller then runs the full check, which finds the precise
 /// error (or accepts a spelling this fast path does not know).
+#[inline(always)]
 fn shape_at_start(ty: PacketType, json: &str) -> bool {
     let b = json.as_bytes();
     let i = skip_ws(b, 0);
@@ -483,6 +520,43 @@ fn numbers_in_range(b: &[u8]) -> bool {
     !exponent && (b.len() <= 300 || !b.split(|c| !c.is_ascii_digit()).any(|run| run.len() > 300))
 }
 
+/// Index of the first `"` or `\\` in `b` (with `controls`, also of the first byte below
+/// 0x20): where a JSON string body ends or stops being plain. Eight bytes at a time, which
+/// for a short event name is one step.
+#[inline]
+pub(crate) fn string_stop(b: &[u8], controls: bool) -> Option<usize> {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // The high bit of each byte of `word` equal to `c`: exact, no carry crosses a byte.
+    let eq = |word: u64, c: u8| {
+        let t = word ^ (ONES * u64::from(c));
+        !((((t & LOW7) + LOW7) | t) | LOW7)
+    };
+    // The high bit of each byte below 0x20: exact too (bytes with the high bit set are not
+    // below 0x20, and the sum of the low seven bits does not carry out of its byte).
+    let below_space = |word: u64| !(((word & LOW7) + ONES * (0x80 - 0x20)) | word) & !LOW7;
+    let mut chunks = b.chunks_exact(8);
+    let mut base = 0;
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let mut hits = eq(word, b'"') | eq(word, b'\\');
+        if controls {
+            hits |= below_space(word);
+        }
+        if hits != 0 {
+            return Some(base + (hits.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || (controls && c < 0x20))
+        .map(|p| base + p)
+}
+
 /// Index of the first byte at or after `i` that is not JSON whitespace.
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
@@ -497,7 +571,7 @@ fn event_name_allowed(rest: &str) -> bool {
     let b = rest.as_bytes();
     match b.first() {
         Some(b'-' | b'0'..=b'9') => true,
-        Some(b'"') => match b[1..].iter().position(|&c| c == b'"' || c == b'\\') {
+        Some(b'"') => match string_stop(&b[1..], false) {
             // `rest[1..1 + end]` lies between two ASCII bytes: char boundaries.
             Some(end) if b[1 + end] == b'"' => rest
                 .get(1..1 + end)
@@ -516,7 +590,8 @@ fn event_name_allowed(rest: &str) -> bool {
 
 /// Reads `<type>[<attachments>-][<namespace>,][<ack id>]` and returns the header with the
 /// offset of the JSON.
-fn parse_header(text: &Utf8Bytes, limits: &DecodeLimits) -> Result<(Head, usize), DecodeError> {
+#[inline(always)]
+fn parse_header(text: &str, limits: &DecodeLimits) -> Result<(Head, usize), DecodeError> {
     let b = text.as_bytes();
     let &first = b.first().ok_or(DecodeError::Empty)?;
     let ty = PacketType::from_digit(first).ok_or(DecodeError::UnknownType(first))?;
@@ -538,13 +613,18 @@ fn parse_header(text: &Utf8Bytes, limits: &DecodeLimits) -> Result<(Head, usize)
         i += digits + 1;
     }
 
-    let mut ns = Namespace::main();
+    let mut ns = (i, i);
     if b.get(i) == Some(&b'/') {
         let end = b[i..]
             .iter()
             .position(|&c| c == b',')
             .map_or(b.len(), |p| i + p);
-        ns = Namespace::with_limit(text.slice(i..end), limits.max_namespace_len)?;
+        // `i` and `end` are at ASCII bytes or the end: char boundaries.
+        check_namespace(
+            text.get(i..end).unwrap_or_default(),
+            limits.max_namespace_len,
+        )?;
+        ns = (i, end);
         i = if end < b.len() { end + 1 } else { end };
     }
 
@@ -700,6 +780,24 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn string_stop_finds_the_first_stop(
+            b in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::prelude::any::<u8>(),
+                    proptest::sample::select(vec![b'"', b'\\', 0x1f, 0x20, b'a', 0x9f, 0xa2]),
+                ],
+                0..40,
+            ),
+        ) {
+            for controls in [false, true] {
+                let expected = b
+                    .iter()
+                    .position(|&c| c == b'"' || c == b'\\' || (controls && c < 0x20));
+                proptest::prop_assert_eq!(string_stop(&b, controls), expected);
+            }
+        }
+
         #[test]
         fn special_bytes_matches_the_reference(word in proptest::prelude::any::<u64>()) {
             proptest::prop_assert_eq!(special_bytes(word), special_reference(word));

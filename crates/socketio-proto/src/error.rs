@@ -114,4 +114,13 @@ pub enum ArgsError {
     /// attachment.
     #[error("cannot deserialize payload: {0}")]
     Deserialize(String),
+    /// The attachments handed to a [`PacketRef`](crate::PacketRef) reader are not as many as
+    /// its header declares (none for a packet without attachments).
+    #[error("{given} attachments given for a packet declaring {declared}")]
+    AttachmentCount {
+        /// The count in the packet header (`51-` declares 1).
+        declared: usize,
+        /// The length of the slice given.
+        given: usize,
+    },
 }

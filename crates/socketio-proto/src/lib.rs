@@ -16,7 +16,10 @@
 //! `Bytes` they arrived as, and an [`Encoded`] packet shares one buffer among all recipients of
 //! a broadcast. With the `serde` feature (on by default), [`Packet::event`],
 //! [`Encoded::event`] and [`Payload::event_args`] move user types in and out of packets, with
-//! [`Binary`] values carried as attachments.
+//! [`Binary`] values carried as attachments. A consumer that only wants typed arguments out of
+//! a text packet can skip the [`Packet`] altogether: [`PacketRef`] reads the header and the
+//! JSON in place, accepting what a decoder with the [JSON check
+//! deferred](Decoder::defer_json_check) accepts, and deserialises from there.
 //!
 //! # Receive a binary event, answer with an ack
 //!
@@ -62,6 +65,7 @@ mod decoder;
 mod error;
 mod namespace;
 mod packet;
+mod packet_ref;
 #[cfg(feature = "serde")]
 mod ser;
 mod validate;
@@ -72,6 +76,7 @@ pub use error::{ArgsError, EncodeError};
 pub use error::{DecodeError, NamespaceError};
 pub use namespace::{AckId, Namespace};
 pub use packet::{Encoded, Packet, PacketType, Payload};
+pub use packet_ref::PacketRef;
 #[cfg(feature = "serde")]
 pub use ser::{Binary, to_payload};
 pub use validate::{RESERVED_EVENTS, is_reserved_event};

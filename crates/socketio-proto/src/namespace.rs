@@ -48,10 +48,9 @@ impl Namespace {
         Ok(Self(name))
     }
 
-    /// Validates with a custom length limit (used by the decoder).
-    pub(crate) fn with_limit(name: Utf8Bytes, max: usize) -> Result<Self, NamespaceError> {
-        check(&name, max.min(Self::MAX_LEN))?;
-        Ok(Self(name))
+    /// A name that passed [`check_namespace`] (used by the decoder).
+    pub(crate) fn checked(name: Utf8Bytes) -> Self {
+        Self(name)
     }
 
     /// The name as a `&str`.
@@ -72,6 +71,12 @@ impl Namespace {
     pub fn is_main(&self) -> bool {
         self.0.as_str() == "/"
     }
+}
+
+/// Checks a namespace name as the decoder does, with a custom length limit (never more than
+/// [`Namespace::MAX_LEN`]).
+pub(crate) fn check_namespace(name: &str, max: usize) -> Result<(), NamespaceError> {
+    check(name, max.min(Namespace::MAX_LEN))
 }
 
 fn check(name: &str, max: usize) -> Result<(), NamespaceError> {

@@ -166,27 +166,30 @@ impl Payload {
     /// when the payload is not an array starting with a string or a number.
     #[must_use]
     pub fn event_name(&self) -> Option<Cow<'_, str>> {
-        let s = self.json.as_str();
-        let rest = s.trim_start_matches(is_json_ws).strip_prefix('[')?;
-        let rest = rest.trim_start_matches(is_json_ws);
-        if let Some(body) = rest.strip_prefix('"') {
-            let end = body.find(['"', '\\'])?;
-            if body.as_bytes()[end] == b'"' {
-                return Some(Cow::Borrowed(&body[..end]));
-            }
-            // An escape: let serde_json decode the string (rare; costs one small allocation).
-            let mut de = serde_json::Deserializer::from_str(rest);
-            return serde::Deserialize::deserialize(&mut de)
-                .ok()
-                .map(Cow::Owned);
-        }
-        let end = rest
-            .find(|c: char| !matches!(c, '0'..='9' | '-' | '+' | '.' | 'e' | 'E'))
-            .unwrap_or(rest.len());
-        let num = &rest[..end];
-        (!num.is_empty() && num.as_bytes().iter().any(u8::is_ascii_digit))
-            .then_some(Cow::Borrowed(num))
+        event_name(&self.json)
     }
+}
+
+/// [`Payload::event_name`] of the JSON text `s`.
+pub(crate) fn event_name(s: &str) -> Option<Cow<'_, str>> {
+    let rest = s.trim_start_matches(is_json_ws).strip_prefix('[')?;
+    let rest = rest.trim_start_matches(is_json_ws);
+    if let Some(body) = rest.strip_prefix('"') {
+        let end = body.find(['"', '\\'])?;
+        if body.as_bytes()[end] == b'"' {
+            return Some(Cow::Borrowed(&body[..end]));
+        }
+        // An escape: let serde_json decode the string (rare; costs one small allocation).
+        let mut de = serde_json::Deserializer::from_str(rest);
+        return serde::Deserialize::deserialize(&mut de)
+            .ok()
+            .map(Cow::Owned);
+    }
+    let end = rest
+        .find(|c: char| !matches!(c, '0'..='9' | '-' | '+' | '.' | 'e' | 'E'))
+        .unwrap_or(rest.len());
+    let num = &rest[..end];
+    (!num.is_empty() && num.as_bytes().iter().any(u8::is_ascii_digit)).then_some(Cow::Borrowed(num))
 }
 
 fn is_json_ws(c: char) -> bool {

@@ -397,3 +397,108 @@ proptest! {
         same_args::<Vec<Option<Binary>>>(&p)?;
     }
 }
+
+/// A JSON value, or one mangled: a byte cut off, or a token inserted.
+fn mangled_json() -> impl Strategy<Value = String> {
+    prop_oneof![
+        json_value(),
+        (json_value(), any::<prop::sample::Index>()).prop_map(|(mut j, i)| {
+            let mut at = i.index(j.len() + 1);
+            while !j.is_char_boundary(at) {
+                at -= 1;
+            }
+            j.truncate(at);
+            j
+        }),
+        (
+            json_value(),
+            any::<prop::sample::Index>(),
+            "[\\[\\]{}\",:a0-9\\\\ _]"
+        )
+            .prop_map(|(mut j, i, c)| {
+                let mut at = i.index(j.len() + 1);
+                while !j.is_char_boundary(at) {
+                    at -= 1;
+                }
+                j.insert_str(at, &c);
+                j
+            }),
+        Just(r#"["connect"]"#.to_owned()),
+        Just(r#"["\u0064isconnect",1]"#.to_owned()),
+        Just(r#"["a",1e400]"#.to_owned()),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn packet_ref_reads_header_like_text_as_the_deferred_decoder(
+        ty in "[0-7]",
+        att in prop::option::of("[0-9]{0,2}-?"),
+        nsp in prop::option::of("/[a-z,#]{0,4},?"),
+        id in "[0-9]{0,22}",
+        body in prop::option::of(mangled_json()),
+        small in any::<bool>(),
+    ) {
+        let text = format!(
+            "{ty}{}{}{id}{}",
+            att.unwrap_or_default(),
+            nsp.unwrap_or_default(),
+            body.unwrap_or_default()
+        );
+        let limits = if small {
+            DecodeLimits::default().with_max_namespace_len(3).with_max_packet_bytes(24)
+        } else {
+            DecodeLimits::default()
+        };
+        let decoded = Decoder::new(limits).defer_json_check(true).decode_text(text.as_str().into());
+        super::same_as_ref(&text, &limits, &decoded, &[]);
+    }
+
+    #[test]
+    fn packet_ref_reads_encoded_packets_as_the_deferred_decoder(
+        p in packet(),
+        at in any::<prop::sample::Index>(),
+        edit in prop_oneof![
+            Just(None),
+            "[\\[\\]{}\",:a0-9\\\\ _]".prop_map(Some),
+        ],
+        cut in any::<bool>(),
+    ) {
+        // An encoded packet, possibly mangled after its header; with its attachments, the
+        // typed reads through `PacketRef` and through the decoder's `Payload` must agree.
+        let enc = p.encode();
+        let mut text = enc.text().to_string();
+        let body_start = text.find(['[', '{', '"']).unwrap_or(text.len());
+        let mut i = body_start + at.index(text.len() - body_start + 1);
+        while !text.is_char_boundary(i) { i -= 1; }
+        match edit {
+            Some(c) => text.insert_str(i, &c),
+            None if cut => text.truncate(i),
+            None => {}
+        }
+        let limits = limits();
+        let decoded = Decoder::new(limits).defer_json_check(true).decode_text(text.as_str().into());
+        super::same_as_ref(&text, &limits, &decoded, enc.attachments());
+    }
+}
+
+proptest! {
+    #[test]
+    fn packet_ref_typed_reads_match_the_payload(
+        json in args_text(),
+        attachments in 0usize..3,
+        ack in any::<bool>(),
+    ) {
+        let atts: Vec<Bytes> = (0..attachments).map(|i| Bytes::from(vec![i as u8; i])).collect();
+        let ty = match (attachments, ack) {
+            (0, false) => "2".to_owned(),
+            (0, true) => "31".to_owned(),
+            (n, false) => format!("5{n}-"),
+            (n, true) => format!("6{n}-1"),
+        };
+        let text = format!("{ty}{json}");
+        let limits = limits();
+        let decoded = Decoder::new(limits).defer_json_check(true).decode_text(text.as_str().into());
+        super::same_as_ref(&text, &limits, &decoded, &atts);
+    }
+}
