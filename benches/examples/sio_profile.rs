@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Operations: `typed_event`, `json_typed_event`, `typed_ack`, `json_typed_ack`,
-//! `ref_typed_event`, `ref_typed_ack` (the same texts read through `PacketRef`), `typed_bin`,
+//! `ref_typed_event`, `ref_typed_ack`, `ref_typed_bin` (the same texts read through `PacketRef`, the attachment in hand), `typed_bin`,
 //! `json_typed_bin`, `typed_large`, `json_typed_large` (the 16 KiB event), `enc_event`,
 //! `enc_ack`, `enc_bin`, `enc_connect`, `enc_connect_once` (`Encoded::connect_ok`), `enc_large`, `json_enc_event`, `json_enc_bin`,
 //! `json_enc_large`; `enc_bin_ack`, `enc_connect_nsp`, `enc_ack_nsp` (`/custom_nsp`), and
@@ -110,6 +110,14 @@ fn ours_typed_bin(text: Utf8Bytes, a: Bytes) -> (Data, Binary) {
     d.decode_text(text).unwrap();
     let p = d.decode_binary(a).unwrap().unwrap();
     p.payload().unwrap().event_args().unwrap()
+}
+
+/// The binary event read in place, its attachment in hand (as a runtime that gathers the
+/// binary messages itself has it).
+#[inline(never)]
+fn ref_typed_bin(text: &str, atts: &[Bytes]) -> (Data, Binary) {
+    let p = PacketRef::parse(text, &DecodeLimits::default()).unwrap();
+    p.event_args(atts).unwrap()
 }
 
 #[inline(never)]
@@ -322,6 +330,10 @@ fn main() {
             "typed_ack" => drop(black_box(ours_typed_ack(black_box(atext.clone())))),
             "json_typed_ack" => drop(black_box(json_typed_ack(black_box(abody)))),
             "ref_typed_ack" => drop(black_box(ref_typed_ack(black_box(&atext)))),
+            "ref_typed_bin" => drop(black_box(ref_typed_bin(
+                black_box(&btext),
+                black_box(std::slice::from_ref(&att)),
+            ))),
             "enc_bin_ack" => drop(black_box(ours_encode_bin_ack(&ns, black_box(&bd)))),
             "enc_connect_nsp" => drop(black_box(ours_encode_connect_once(black_box(&cns)))),
             "enc_ack_nsp" => drop(black_box(ours_encode_ack(&cns, black_box(&data)))),

@@ -296,7 +296,18 @@ impl<'de> ArgSeq<'de> {
 
     /// Reads the arguments left over (extra arguments are ignored, as JS does, but must be
     /// well-formed), the closing `]`, and nothing but whitespace after it.
+    #[inline]
     fn finish(&mut self) -> Result<(), serde_json::Error> {
+        // The common end: the closing `]` right after the last element read, ending the text.
+        if !self.closed && self.pos + 1 == self.json.len() && self.json.ends_with(']') {
+            self.closed = true;
+            self.pos += 1;
+            return Ok(());
+        }
+        self.finish_slow()
+    }
+
+    fn finish_slow(&mut self) -> Result<(), serde_json::Error> {
         while self.advance()? {
             self.element(std::marker::PhantomData::<IgnoredAny>)?;
         }
