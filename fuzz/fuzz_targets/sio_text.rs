@@ -1,11 +1,12 @@
 //! One Socket.IO text message into a fresh decoder: never panics, whatever decodes re-encodes
 //! to text that decodes to the same packet, and a decoder that defers the JSON check to the
 //! reader accepts exactly the same packets once `Packet::validate` has run, with the same
-//! errors (and its typed readers refuse what `validate` refuses).
+//! errors (and its typed readers refuse what `validate` refuses); `PacketRef` reads the text
+//! in place exactly as the deferring decoder does.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use socketio_proto::{DecodeError, DecodeLimits, Decoder, Packet};
+use socketio_proto::{DecodeError, DecodeLimits, Decoder, Packet, PacketRef, PacketType};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -14,7 +15,9 @@ fuzz_target!(|data: &[u8]| {
     let mut decoder = Decoder::new(DecodeLimits::default());
     let full = decoder.decode_text(text.into());
     let mut lazy = Decoder::new(DecodeLimits::default()).defer_json_check(true);
-    match lazy.decode_text(text.into()) {
+    let lazy_result = lazy.decode_text(text.into());
+    same_in_place(text, &lazy_result, lazy.awaiting_attachments());
+    match lazy_result {
         Ok(Some(p)) => {
             let checked = p.validate();
             match &full {
@@ -68,3 +71,40 @@ fuzz_target!(|data: &[u8]| {
         Err(_) => assert_eq!(decoder.awaiting_attachments(), 0),
     }
 });
+
+/// `PacketRef::parse` accepts and refuses what the deferring decoder does, reads the same
+/// header and JSON, and its typed readers agree with the packet's.
+fn same_in_place(text: &str, lazy: &Result<Option<Packet>, DecodeError>, awaiting: usize) {
+    let in_place = PacketRef::parse(text, &DecodeLimits::default());
+    match (lazy, &in_place) {
+        (Err(e), Err(f)) => assert_eq!(e, f),
+        (Ok(None), Ok(r)) => {
+            assert!(matches!(r.packet_type(), PacketType::BinaryEvent | PacketType::BinaryAck));
+            assert_eq!(r.attachments(), awaiting);
+        }
+        (Ok(Some(p)), Ok(r)) => {
+            assert_eq!(p.ns().as_str(), r.ns());
+            assert_eq!(p.ack_id(), r.ack_id());
+            assert_eq!(p.event_name(), r.event_name());
+            assert_eq!(p.payload().map_or("", |d| d.json().as_str()), r.json());
+            assert_eq!(p.validate(), r.validate());
+            if let Some(d) = p.payload() {
+                match p {
+                    Packet::Event { .. } => assert_eq!(
+                        d.event_args::<Vec<serde_json::Value>>().ok(),
+                        r.event_args::<Vec<serde_json::Value>>(&[]).ok()
+                    ),
+                    Packet::Ack { .. } => assert_eq!(
+                        d.ack_args::<Vec<serde_json::Value>>().ok(),
+                        r.ack_args::<Vec<serde_json::Value>>(&[]).ok()
+                    ),
+                    _ => assert_eq!(
+                        d.deserialize::<serde_json::Value>().ok(),
+                        r.deserialize::<serde_json::Value>(&[]).ok()
+                    ),
+                }
+            }
+        }
+        (lazy, in_place) => panic!("decoder {lazy:?}, in place {in_place:?}"),
+    }
+}
