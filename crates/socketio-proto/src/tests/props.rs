@@ -255,15 +255,7 @@ proptest! {
         // An encoded packet, possibly mangled after its header: the deferred decoder (and
         // then `validate`) must agree with the full one, attachments included.
         let enc = p.encode();
-        let mut text = enc.text().to_string();
-        let body_start = text.find(['[', '{', '"']).unwrap_or(text.len());
-        let mut i = body_start + at.index(text.len() - body_start + 1);
-        while !text.is_char_boundary(i) { i -= 1; }
-        match edit {
-            Some(c) => text.insert_str(i, &c),
-            None if cut => text.truncate(i),
-            None => {}
-        }
+        let text = mangle_body(&enc.text(), at, edit, cut);
         let run = |mut d: Decoder| -> Result<Option<Packet>, crate::DecodeError> {
             let mut out = d.decode_text(text.as_str().into())?;
             for a in enc.attachments() {
@@ -467,15 +459,7 @@ proptest! {
         // An encoded packet, possibly mangled after its header; with its attachments, the
         // typed reads through `PacketRef` and through the decoder's `Payload` must agree.
         let enc = p.encode();
-        let mut text = enc.text().to_string();
-        let body_start = text.find(['[', '{', '"']).unwrap_or(text.len());
-        let mut i = body_start + at.index(text.len() - body_start + 1);
-        while !text.is_char_boundary(i) { i -= 1; }
-        match edit {
-            Some(c) => text.insert_str(i, &c),
-            None if cut => text.truncate(i),
-            None => {}
-        }
+        let text = mangle_body(&enc.text(), at, edit, cut);
         let limits = limits();
         let decoded = Decoder::new(limits).defer_json_check(true).decode_text(text.as_str().into());
         super::same_as_ref(&text, &limits, &decoded, enc.attachments());
@@ -501,4 +485,21 @@ proptest! {
         let decoded = Decoder::new(limits).defer_json_check(true).decode_text(text.as_str().into());
         super::same_as_ref(&text, &limits, &decoded, &atts);
     }
+}
+
+/// `text` with `edit` inserted at a point of its body chosen by `at` (the header is left
+/// alone), or cut there when there is no edit and `cut` is set.
+fn mangle_body(text: &str, at: prop::sample::Index, edit: Option<String>, cut: bool) -> String {
+    let mut text = text.to_owned();
+    let body_start = text.find(['[', '{', '"']).unwrap_or(text.len());
+    let mut i = body_start + at.index(text.len() - body_start + 1);
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    match edit {
+        Some(c) => text.insert_str(i, &c),
+        None if cut => text.truncate(i),
+        None => {}
+    }
+    text
 }
