@@ -3,7 +3,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+#[cfg(feature = "serde")]
+use bytes::BytesMut;
 use engineio_proto::{Frame, Message, Utf8Bytes};
 
 use crate::error::DecodeError;
@@ -462,6 +464,7 @@ impl Header<'_> {
     /// `4`, the type digit and, for a binary packet, the attachment count and `-`: the part
     /// of the Engine.IO text that depends on the attachments, right-aligned in four bytes,
     /// and its length; `None` when it takes more than four bytes (ten attachments or more).
+    #[cfg(feature = "serde")]
     #[inline]
     pub(crate) fn lead(&self) -> Option<([u8; 4], usize)> {
         if !self.ty.is_binary() {
@@ -472,6 +475,7 @@ impl Header<'_> {
     }
 
     /// Appends the part of the header after the attachment count: `/nsp,` and the ack id.
+    #[cfg(feature = "serde")]
     #[inline]
     pub(crate) fn write_tail(&self, out: &mut BytesMut) {
         if self.ack.is_some() || !self.ns.is_main() {
@@ -479,6 +483,7 @@ impl Header<'_> {
         }
     }
 
+    #[cfg(feature = "serde")]
     fn write_tail_slow(&self, out: &mut BytesMut) {
         self.emit_tail(&mut |part: &str| out.extend_from_slice(part.as_bytes()));
     }
@@ -773,6 +778,16 @@ mod tests {
             h.write(&mut s);
             assert_eq!(s.len(), h.len(), "{s}");
         }
+        assert_eq!(decimal_len(0), 1);
+        assert_eq!(decimal_len(9), 1);
+        assert_eq!(decimal_len(10), 2);
+        assert_eq!(decimal_len(u64::MAX), 20);
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn lead_and_tail_write_the_header() {
+        let n = ns("/admin");
         // `lead` and `write_tail` (with their shortcuts) write what `write` writes.
         let long = ns(&format!("/{}", "x".repeat(80)));
         for ty in [
@@ -812,10 +827,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(decimal_len(0), 1);
-        assert_eq!(decimal_len(9), 1);
-        assert_eq!(decimal_len(10), 2);
-        assert_eq!(decimal_len(u64::MAX), 20);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 
-use crate::{AckId, Binary, DecodeLimits, Decoder, Namespace, Packet, Payload};
+#[cfg(feature = "serde")]
+use crate::Binary;
+use crate::{AckId, DecodeLimits, Decoder, Namespace, Packet, Payload};
 
 /// A JSON value as compact text, as `JSON.stringify` writes it.
 fn json_value() -> impl Strategy<Value = String> {
@@ -298,6 +300,7 @@ proptest! {
     }
 }
 
+#[cfg(feature = "serde")]
 /// Text near the shape of an argument array: well-formed arrays (names, values, placeholders,
 /// whitespace) and the same with a token inserted or removed, plus token soup.
 fn args_text() -> impl Strategy<Value = String> {
@@ -349,6 +352,7 @@ fn args_text() -> impl Strategy<Value = String> {
     prop_oneof![3 => array, 3 => mutated, 1 => soup]
 }
 
+#[cfg(feature = "serde")]
 /// Whether the element-by-element reader gives what serde_json reading the whole array gave.
 fn same_args<T>(p: &Payload) -> Result<(), TestCaseError>
 where
@@ -366,6 +370,7 @@ where
     Ok(())
 }
 
+#[cfg(feature = "serde")]
 proptest! {
     #[test]
     fn args_read_one_by_one_match_the_whole_array_read(
@@ -466,6 +471,7 @@ proptest! {
     }
 }
 
+#[cfg(feature = "serde")]
 proptest! {
     #[test]
     fn packet_ref_typed_reads_match_the_payload(
