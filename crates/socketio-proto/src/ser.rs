@@ -104,7 +104,7 @@ enum Body<'a> {
     Value,
 }
 
-/// Where [`write`] puts a message.
+/// Where [`write()`] puts a message.
 #[derive(Clone, Copy)]
 enum Dest {
     /// Cut from this thread's output buffer: no allocation of its own, and dropping it is a
