@@ -1,8 +1,9 @@
 //! A compact-JSON `serde::Serializer` writing straight into a `BytesMut`.
 //!
 //! Its output is byte for byte what `serde_json::to_writer` writes for the same value
-//! (`src/tests/json.rs` checks it); what it does differently is the string escaping, which
-//! looks at eight bytes at a time and copies the runs between escapes in bulk.
+//! (`src/tests/json.rs` checks it); what it does differently is the string escaping: texts
+//! shorter than 8 bytes are checked as one word and written with one store, longer ones are
+//! checked 32 bytes (four words) at a time, and the runs between escapes are copied in bulk.
 
 use std::fmt::Display;
 use std::sync::LazyLock;
@@ -62,6 +63,22 @@ fn needs_escape(word: u64) -> u64 {
     control | eq(b'"') | eq(b'\\')
 }
 
+/// Non-zero when some byte of `word` needs an escape: a cheaper test than [`needs_escape`],
+/// whose answer is exact only as to whether there is one.
+#[inline(always)]
+fn any_escape(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    // `x - 1` borrows into a byte's high bit, that byte's high bit being clear, exactly when
+    // some byte below is `0` (for `x - 0x20`: below `0x20`).
+    ((word.wrapping_sub(ONES * 0x20) & !word)
+        | (quote.wrapping_sub(ONES) & !quote)
+        | (backslash.wrapping_sub(ONES) & !backslash))
+        & HIGH
+}
+
 /// Appends the escape sequence of `byte`, one of the bytes [`needs_escape`] finds.
 #[cold]
 #[inline(never)]
@@ -90,43 +107,107 @@ fn write_escape(out: &mut BytesMut, byte: u8) {
     out.extend_from_slice(&[b'\\', short]);
 }
 
+/// The bytes of `b` (shorter than 8) as a little-endian word, zero above them.
+#[inline]
+fn load_short(b: &[u8]) -> u64 {
+    let n = b.len();
+    if let (Some(lo), Some(hi)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
+        // The two halves overlap when `n < 8`; where they do, they hold the same bytes.
+        u64::from(u32::from_le_bytes(*lo)) | u64::from(u32::from_le_bytes(*hi)) << (8 * (n - 4))
+    } else if let (Some(&first), Some(&last)) = (b.first(), b.last()) {
+        u64::from(first) | u64::from(b[n / 2]) << (8 * (n / 2)) | u64::from(last) << (8 * (n - 1))
+    } else {
+        0
+    }
+}
+
+/// Appends the escapes found in `hits` (of the word at `b[base..]`), each after the clean run
+/// in front of it; `start` is where that run begins, moved past each escape.
+#[inline]
+fn write_hits(out: &mut BytesMut, b: &[u8], base: usize, mut hits: u64, start: &mut usize) {
+    while hits != 0 {
+        let i = base + (hits.trailing_zeros() / 8) as usize;
+        out.extend_from_slice(&b[*start..i]);
+        write_escape(out, b[i]);
+        *start = i + 1;
+        hits &= hits - 1;
+    }
+}
+
 /// Appends `s` as a JSON string, escaped as serde_json escapes it: `"`, `\` and the control
 /// characters, nothing else.
+#[inline(always)]
 fn write_str(out: &mut BytesMut, s: &str) {
     let b = s.as_bytes();
+    let n = b.len();
+    if n < 8 {
+        let word = load_short(b);
+        let mask = (1_u64 << (8 * n)) - 1;
+        if needs_escape(word) & mask == 0 {
+            // One 16-byte store of the quotes and the text, cut back to their length: cheaper
+            // than a copy of a variable length.
+            let quoted = u128::from(word | u64::from(b'"') << (8 * n)) << 8 | u128::from(b'"');
+            let len = out.len();
+            out.extend_from_slice(&quoted.to_le_bytes());
+            out.truncate(len + n + 2);
+            return;
+        }
+    }
+    write_str_long(out, b);
+}
+
+/// [`write_str`] for texts of 8 bytes or more, or with something to escape.
+fn write_str_long(out: &mut BytesMut, b: &[u8]) {
     out.reserve(b.len() + 2);
     out.extend_from_slice(b"\"");
-    // `b[start..]` is not written yet; `b[..at]` has been looked at.
+    // `b[start..]` is not written yet.
     let mut start = 0;
     let mut at = 0;
-    while at < b.len() {
-        let rest = &b[at..];
-        let word = match rest.first_chunk::<8>() {
-            Some(w) => *w,
-            None => {
-                // Padded with spaces, which need no escape.
-                let mut w = [b' '; 8];
-                w[..rest.len()].copy_from_slice(rest);
-                w
-            }
+    // 32 bytes at a time while there are: one branch for four words.
+    while let Some(block) = b.get(at..).and_then(<[u8]>::first_chunk::<32>) {
+        let word = |i: usize| {
+            let mut w = [0; 8];
+            w.copy_from_slice(&block[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(w)
         };
-        let mut hits = needs_escape(u64::from_le_bytes(word));
-        while hits != 0 {
-            let i = at + (hits.trailing_zeros() / 8) as usize;
-            out.extend_from_slice(&b[start..i]);
-            write_escape(out, b[i]);
-            start = i + 1;
-            hits &= hits - 1;
+        let words = [word(0), word(1), word(2), word(3)];
+        if words.iter().fold(0, |any, &w| any | any_escape(w)) != 0 {
+            for (i, &w) in words.iter().enumerate() {
+                write_hits(out, b, at + i * 8, needs_escape(w), &mut start);
+            }
         }
+        at += 32;
+    }
+    while let Some(word) = b.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        let hits = needs_escape(u64::from_le_bytes(*word));
+        write_hits(out, b, at, hits, &mut start);
         at += 8;
+    }
+    let rest = b.len() - at;
+    if rest > 0 {
+        match b.last_chunk::<8>() {
+            // The last 8 bytes, without the lanes already looked at.
+            Some(word) => {
+                let hits = needs_escape(u64::from_le_bytes(*word)) & (!0 << (8 * (8 - rest)));
+                write_hits(out, b, b.len() - 8, hits, &mut start);
+            }
+            None => {
+                let hits = needs_escape(load_short(b)) & ((1_u64 << (8 * rest)) - 1);
+                write_hits(out, b, 0, hits, &mut start);
+            }
+        }
     }
     out.extend_from_slice(&b[start..]);
     out.extend_from_slice(b"\"");
 }
 
 #[inline]
-fn write_int(out: &mut BytesMut, v: impl itoa::Integer) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+fn write_int<T: itoa::Integer + TryInto<u8> + Copy>(out: &mut BytesMut, v: T) {
+    match v.try_into() {
+        // One digit: one byte.
+        Ok(d @ 0..=9) => out.extend_from_slice(&[b'0' + d]),
+        _ => out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
+    }
 }
 
 #[inline]
@@ -917,8 +998,12 @@ mod tests {
 
     #[test]
     fn every_byte_value_at_every_offset_is_escaped_as_serde_json_does() {
-        for c in (0..=0x7f_u8).map(char::from).chain(['é', '€', '😀', '\u{7ff}']) {
-            for before in 0..=16 {
+        for c in (0..=0x7f_u8)
+            .map(char::from)
+            .chain(['é', '€', '😀', '\u{7ff}'])
+        {
+            // Every lane of the 32-byte blocks, the 8-byte words and the tails.
+            for before in 0..=40 {
                 for after in 0..=16 {
                     let s = format!("{}{c}{}", "a".repeat(before), "b".repeat(after));
                     assert_eq!(
@@ -933,7 +1018,7 @@ mod tests {
 
     #[test]
     fn runs_of_escapes_are_escaped() {
-        for n in 0..40 {
+        for n in 0..80 {
             for c in ['"', '\\', '\n', '\u{1}', '\u{1f}'] {
                 let s: String = std::iter::repeat_n(c, n).collect();
                 assert_eq!(escaped(&s), serde_json::to_vec(&s).unwrap());
@@ -951,6 +1036,7 @@ mod tests {
                     let mut w = [fill; 8];
                     w[lane] = b;
                     let m = needs_escape(u64::from_le_bytes(w));
+                    assert_eq!(any_escape(u64::from_le_bytes(w)) != 0, m != 0, "{w:?}");
                     for (i, &x) in w.iter().enumerate() {
                         let want = x < 0x20 || x == b'"' || x == b'\\';
                         assert_eq!(m >> (i * 8 + 7) & 1 == 1, want, "{w:?} {i}");

@@ -385,10 +385,36 @@ fn edge_values_are_written_as_serde_json_writes_them() {
     same(&Display("\u{1}\"\\é😀"));
     same(&PlainBytes(vec![]));
     same(&PlainBytes((0..=255).collect()));
-    same(&(f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0_f32, f32::MIN_POSITIVE));
-    same(&(f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0_f64, 5e-324_f64));
-    same(&(1e15_f64, 1e16_f64, 1e17_f64, 0.1_f32, 16_777_216_f32, 1e-5_f64));
-    same(&(i128::MIN, i128::MAX, u128::MAX, u128::MIN, i64::MIN, u64::MAX));
+    same(&(
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        -0.0_f32,
+        f32::MIN_POSITIVE,
+    ));
+    same(&(
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        -0.0_f64,
+        5e-324_f64,
+    ));
+    same(&(
+        1e15_f64,
+        1e16_f64,
+        1e17_f64,
+        0.1_f32,
+        16_777_216_f32,
+        1e-5_f64,
+    ));
+    same(&(
+        i128::MIN,
+        i128::MAX,
+        u128::MAX,
+        u128::MIN,
+        i64::MIN,
+        u64::MAX,
+    ));
     same(&(i8::MIN, i16::MIN, i32::MIN, u8::MAX, u16::MAX, u32::MAX));
     same(&Shape::EmptyTuple());
     same(&Shape::EmptyStruct {});
