@@ -64,10 +64,6 @@ mod de;
 mod decoder;
 mod error;
 #[cfg(feature = "serde")]
-#[cfg_attr(
-    not(test),
-    allow(dead_code, reason = "the encoder switches to it in the next commit")
-)]
 mod json;
 mod namespace;
 mod packet;
