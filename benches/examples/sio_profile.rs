@@ -11,7 +11,8 @@
 //! `ref_typed_event`, `ref_typed_ack`, `ref_typed_bin` (the same texts read through `PacketRef`, the attachment in hand), `typed_bin`,
 //! `json_typed_bin`, `typed_large`, `json_typed_large` (the 16 KiB event), `enc_event`,
 //! `enc_ack`, `enc_bin`, `enc_connect`, `enc_connect_once` (`Encoded::connect_ok`), `enc_large`, `json_enc_event`, `json_enc_bin`,
-//! `json_enc_large`; `enc_bin_ack`, `enc_connect_nsp`, `enc_ack_nsp` (`/custom_nsp`), and
+//! `json_enc_large`, `enc_str1k`, `json_enc_str1k` (an event whose one argument is a 1 KiB
+//! ASCII string); `enc_bin_ack`, `enc_connect_nsp`, `enc_ack_nsp` (`/custom_nsp`), and
 //! socketioxide-parser-common's encoder on the same packets: `theirs_enc_connect`,
 //! `theirs_enc_connect_nsp`, `theirs_enc_event`, `theirs_enc_ack`, `theirs_enc_ack_nsp`,
 //! `theirs_enc_bin`, `theirs_enc_bin_ack`. An operation name ending in `_d` (`enc_event_d`,
@@ -66,6 +67,16 @@ fn ours_encode_large(ns: &Namespace, b: &Batch) -> Encoded {
 #[inline(never)]
 fn json_encode_large(b: &Batch) -> String {
     serde_json::to_string(&("event", b)).unwrap()
+}
+
+#[inline(never)]
+fn ours_encode_str1k(ns: &Namespace, s: &str) -> Encoded {
+    Encoded::event(ns, "event", &(s,), None).unwrap()
+}
+
+#[inline(never)]
+fn json_encode_str1k(s: &str) -> String {
+    serde_json::to_string(&("event", s)).unwrap()
 }
 
 #[inline(never)]
@@ -298,6 +309,10 @@ fn main() {
     let att = Bytes::from_static(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     let bd = (data.clone(), Binary(att.clone()));
     let large = batch(16 * 1024);
+    // 1 KiB of ASCII letters: nothing to escape.
+    let str1k: String = (0..1024_u32)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
     let large_body = serde_json::to_string(&("event", &large)).unwrap();
     let large_text: Utf8Bytes = format!("2{large_body}").into();
     let atext: Utf8Bytes = r#"30[{"foo":"bar","arr":[1,2,3]}]"#.into();
@@ -327,6 +342,8 @@ fn main() {
             "json_typed_large" => drop(black_box(json_typed_large(black_box(&large_body)))),
             "enc_large" => drop(black_box(ours_encode_large(&ns, black_box(&large)))),
             "json_enc_large" => drop(black_box(json_encode_large(black_box(&large)))),
+            "enc_str1k" => drop(black_box(ours_encode_str1k(&ns, black_box(&str1k)))),
+            "json_enc_str1k" => drop(black_box(json_encode_str1k(black_box(&str1k)))),
             "typed_ack" => drop(black_box(ours_typed_ack(black_box(atext.clone())))),
             "json_typed_ack" => drop(black_box(json_typed_ack(black_box(abody)))),
             "ref_typed_ack" => drop(black_box(ref_typed_ack(black_box(&atext)))),

@@ -63,6 +63,8 @@
 mod de;
 mod decoder;
 mod error;
+#[cfg(feature = "serde")]
+mod json;
 mod namespace;
 mod packet;
 mod packet_ref;

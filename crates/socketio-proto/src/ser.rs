@@ -10,6 +10,7 @@ use serde::ser::{
 };
 
 use crate::error::EncodeError;
+use crate::json::JsonWriter;
 use crate::namespace::{AckId, Namespace};
 use crate::packet::{Encoded, Header, Packet, PacketType, Payload};
 use crate::validate::is_reserved_event;
@@ -132,27 +133,6 @@ thread_local! {
     static OUT: Cell<Option<BytesMut>> = const { Cell::new(None) };
 }
 
-/// The `io::Write` serde_json writes into: every write is an append.
-struct Out<'a>(&'a mut BytesMut);
-
-impl std::io::Write for Out<'_> {
-    #[inline]
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    #[inline]
-    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.0.extend_from_slice(buf);
-        Ok(())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Serialises `args` behind `4` + the header, in one buffer.
 ///
 /// The header's lead (`4`, the type digit and the attachment count) is known only once the
@@ -198,13 +178,11 @@ fn write<T: Serialize + ?Sized>(
     }
     .write_tail(&mut buf);
     let collector = Collector::default();
-    let out = Out(&mut buf);
+    let out = JsonWriter(&mut buf);
     let written = match body {
-        Body::Event(name) => {
-            serde_json::to_writer(out, &ArgsArray::new(Some(name), args, &collector))
-        }
-        Body::Args => serde_json::to_writer(out, &ArgsArray::new(None, args, &collector)),
-        Body::Value => serde_json::to_writer(out, &Wrap(args, &collector)),
+        Body::Event(name) => ArgsArray::new(Some(name), args, &collector).serialize(out),
+        Body::Args => ArgsArray::new(None, args, &collector).serialize(out),
+        Body::Value => Wrap(args, &collector).serialize(out),
     };
     if let Err(e) = written {
         if let Dest::Shared = dest {
@@ -250,7 +228,7 @@ fn write<T: Serialize + ?Sized>(
         Dest::Own => buf.freeze(),
     };
     message.advance(unused);
-    // serde_json writes UTF-8 and the header is ASCII: the check cannot fail.
+    // The JSON writer writes UTF-8 and the header is ASCII: the check cannot fail.
     let message =
         Utf8Bytes::try_from_bytes(message).map_err(|e| EncodeError::Serialize(e.to_string()))?;
     Ok(Encoded::new(message, attachments))

@@ -3,6 +3,8 @@
 
 mod conformance;
 mod hostile;
+#[cfg(feature = "serde")]
+mod json;
 mod packet_ref;
 mod props;
 #[cfg(feature = "serde")]
