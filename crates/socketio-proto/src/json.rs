@@ -5,8 +5,8 @@
 //! shorter than 8 bytes are checked as one word and written with one store, longer ones are
 //! checked 32 bytes (four words) at a time, and the runs between escapes are copied in bulk.
 
+use std::cell::Cell;
 use std::fmt::Display;
-use std::sync::LazyLock;
 
 use bytes::BytesMut;
 use serde::ser::{
@@ -40,8 +40,31 @@ fn serde_json_takes(name: &'static str) -> bool {
     serde_json::to_vec(&TokenProbe(name)).is_ok_and(|v| v == b"0")
 }
 
-static RAW_TOKEN_ON: LazyLock<bool> = LazyLock::new(|| serde_json_takes(RAW_TOKEN));
-static NUMBER_TOKEN_ON: LazyLock<bool> = LazyLock::new(|| serde_json_takes(NUMBER_TOKEN));
+thread_local! {
+    /// What [`serde_json_takes`] said for the two tokens, asked once per thread (a per-thread
+    /// cache rather than a global one: this crate takes no locks).
+    static TOKENS: Cell<Option<Tokens>> = const { Cell::new(None) };
+}
+
+/// Whether serde_json writes each token struct as raw text.
+#[derive(Clone, Copy)]
+struct Tokens {
+    raw: bool,
+    number: bool,
+}
+
+fn tokens() -> Tokens {
+    TOKENS.with(|cached| {
+        cached.get().unwrap_or_else(|| {
+            let tokens = Tokens {
+                raw: serde_json_takes(RAW_TOKEN),
+                number: serde_json_takes(NUMBER_TOKEN),
+            };
+            cached.set(Some(tokens));
+            tokens
+        })
+    })
+}
 
 /// Writes compact JSON at the end of the buffer.
 pub(crate) struct JsonWriter<'a>(pub(crate) &'a mut BytesMut);
@@ -472,13 +495,13 @@ impl<'a> Serializer for JsonWriter<'a> {
     fn serialize_struct(self, name: &'static str, len: usize) -> Result<Compound<'a>, Error> {
         // Only serde_json's own types use these names.
         if name.starts_with('$') {
-            if name == RAW_TOKEN && *RAW_TOKEN_ON {
+            if name == RAW_TOKEN && tokens().raw {
                 return Ok(Compound {
                     out: self.0,
                     state: State::Raw,
                 });
             }
-            if name == NUMBER_TOKEN && *NUMBER_TOKEN_ON {
+            if name == NUMBER_TOKEN && tokens().number {
                 return Ok(Compound {
                     out: self.0,
                     state: State::Number,
