@@ -246,18 +246,11 @@ proptest! {
 
     #[test]
     fn deferred_check_of_binary_packets_matches_the_full_check(
-        p in packet(),
-        at in any::<prop::sample::Index>(),
-        edit in prop_oneof![
-            Just(None),
-            "[\\[\\]{}\",:a0-9\\\\ _]".prop_map(Some),
-        ],
-        cut in any::<bool>(),
+        (p, text) in mangled_packet(),
     ) {
         // An encoded packet, possibly mangled after its header: the deferred decoder (and
         // then `validate`) must agree with the full one, attachments included.
         let enc = p.encode();
-        let text = mangle_body(&enc.text(), at, edit, cut);
         let run = |mut d: Decoder| -> Result<Option<Packet>, crate::DecodeError> {
             let mut out = d.decode_text(text.as_str().into())?;
             for a in enc.attachments() {
@@ -453,18 +446,11 @@ proptest! {
 
     #[test]
     fn packet_ref_reads_encoded_packets_as_the_deferred_decoder(
-        p in packet(),
-        at in any::<prop::sample::Index>(),
-        edit in prop_oneof![
-            Just(None),
-            "[\\[\\]{}\",:a0-9\\\\ _]".prop_map(Some),
-        ],
-        cut in any::<bool>(),
+        (p, text) in mangled_packet(),
     ) {
         // An encoded packet, possibly mangled after its header; with its attachments, the
         // typed reads through `PacketRef` and through the decoder's `Payload` must agree.
         let enc = p.encode();
-        let text = mangle_body(&enc.text(), at, edit, cut);
         let limits = limits();
         let decoded = Decoder::new(limits).defer_json_check(true).decode_text(text.as_str().into());
         super::same_as_ref(&text, &limits, &decoded, enc.attachments());
@@ -491,6 +477,21 @@ proptest! {
         let decoded = Decoder::new(limits).defer_json_check(true).decode_text(text.as_str().into());
         super::same_as_ref(&text, &limits, &decoded, &atts);
     }
+}
+
+/// A packet and its encoded text, possibly mangled after the header: a JSON-ish character
+/// inserted at a chosen point of the body, or the body cut there.
+fn mangled_packet() -> impl Strategy<Value = (Packet, String)> {
+    (
+        packet(),
+        any::<prop::sample::Index>(),
+        prop_oneof![Just(None), "[\\[\\]{}\",:a0-9\\\\ _]".prop_map(Some)],
+        any::<bool>(),
+    )
+        .prop_map(|(p, at, edit, cut)| {
+            let text = mangle_body(&p.encode().text(), at, edit, cut);
+            (p, text)
+        })
 }
 
 /// `text` with `edit` inserted at a point of its body chosen by `at` (the header is left
