@@ -16,6 +16,8 @@ use serde::ser::{
 };
 use serde_json::Error;
 
+use crate::ser::Collector;
+
 /// The struct name and field name through which `serde_json::value::RawValue` hands its text
 /// to serde_json's serializer.
 const RAW_TOKEN: &str = "$serde_json::private::RawValue";
@@ -67,7 +69,16 @@ fn tokens() -> Tokens {
 }
 
 /// Writes compact JSON at the end of the buffer.
-pub(crate) struct JsonWriter<'a>(pub(crate) &'a mut BytesMut);
+///
+/// With a collector, bytes values (`serialize_bytes`, which [`crate::Binary`] calls) are
+/// taken out as attachments and written as their `{"_placeholder":true,"num":N}`; without
+/// one they are arrays of numbers, as serde_json writes them. The collector rides along in
+/// the writer itself rather than in a serializer wrapped around it, so that a value costs
+/// one serializer call, not two.
+pub(crate) struct JsonWriter<'a>(
+    pub(crate) &'a mut BytesMut,
+    pub(crate) Option<&'a Collector>,
+);
 
 /// The high bit of every byte of `word` that is a control character, `"` or `\`: exact for
 /// every byte (no borrow or carry crosses a byte).
@@ -157,6 +168,14 @@ fn write_hits(out: &mut BytesMut, b: &[u8], base: usize, mut hits: u64, start: &
     }
 }
 
+/// Whether the first `n` bytes of `word` (`n < 8`, zero above them, as [`load_short`]
+/// gives them) hold nothing to escape. Exact: a false hit of [`any_escape`] is always above
+/// a true one, and the zero bytes above `n` are masked off.
+#[inline(always)]
+fn short_is_clean(word: u64, n: usize) -> bool {
+    any_escape(word) & ((1_u64 << (8 * n)) - 1) == 0
+}
+
 /// Appends `s` as a JSON string, escaped as serde_json escapes it: `"`, `\` and the control
 /// characters, nothing else.
 #[inline(always)]
@@ -165,8 +184,7 @@ fn write_str(out: &mut BytesMut, s: &str) {
     let n = b.len();
     if n < 8 {
         let word = load_short(b);
-        let mask = (1_u64 << (8 * n)) - 1;
-        if needs_escape(word) & mask == 0 {
+        if short_is_clean(word, n) {
             // One 16-byte store of the quotes and the text, cut back to their length: cheaper
             // than a copy of a variable length.
             let quoted = u128::from(word | u64::from(b'"') << (8 * n)) << 8 | u128::from(b'"');
@@ -175,11 +193,73 @@ fn write_str(out: &mut BytesMut, s: &str) {
             out.truncate(len + n + 2);
             return;
         }
+    } else if n <= 16
+        && let Some(buf) = quoted_mid(b, 0)
+    {
+        let len = out.len();
+        out.extend_from_slice(&buf[..24]);
+        out.truncate(len + n + 2);
+        return;
     }
     write_str_long(out, b);
 }
 
-/// [`write_str`] for texts of 8 bytes or more, or with something to escape.
+/// `b` (8 to 16 bytes, nothing to escape) quoted, at `at` of a buffer (`at` is 0 or 1).
+#[inline(always)]
+fn quoted_mid(b: &[u8], at: usize) -> Option<[u8; 32]> {
+    let (lo, hi) = (b.first_chunk::<8>()?, b.last_chunk::<8>()?);
+    if any_escape(u64::from_le_bytes(*lo)) | any_escape(u64::from_le_bytes(*hi)) != 0 {
+        return None;
+    }
+    let n = b.len();
+    let mut buf = [0_u8; 32];
+    buf[at] = b'"';
+    buf[at + 1..at + 9].copy_from_slice(lo);
+    buf[at + n - 7..at + n + 1].copy_from_slice(hi);
+    buf[at + n + 1] = b'"';
+    Some(buf)
+}
+
+/// Appends a struct field's key with its `:`, and a `,` in front unless it is the first.
+/// Keys up to 16 bytes with nothing to escape are put together on the stack and written
+/// with one fixed-size store, cut back to their length: cheaper than the three appends of
+/// the general way, one of them a copy of a variable length.
+#[inline(always)]
+fn write_key(out: &mut BytesMut, key: &str, first: bool) {
+    let b = key.as_bytes();
+    let n = b.len();
+    let skip = usize::from(first);
+    let len = out.len();
+    if n < 8 {
+        let word = load_short(b);
+        if short_is_clean(word, n) {
+            let mut buf = [0_u8; 24];
+            buf[0] = b',';
+            buf[1] = b'"';
+            buf[2..10].copy_from_slice(&word.to_le_bytes());
+            buf[n + 2] = b'"';
+            buf[n + 3] = b':';
+            out.extend_from_slice(&buf[skip..skip + 16]);
+            out.truncate(len + n + 4 - skip);
+            return;
+        }
+    } else if n <= 16
+        && let Some(mut buf) = quoted_mid(b, 1)
+    {
+        buf[0] = b',';
+        buf[n + 3] = b':';
+        out.extend_from_slice(&buf[skip..skip + 24]);
+        out.truncate(len + n + 4 - skip);
+        return;
+    }
+    if !first {
+        out.extend_from_slice(b",");
+    }
+    write_str_long(out, b);
+    out.extend_from_slice(b":");
+}
+
+/// [`write_str`] for texts longer than 16 bytes, or with something to escape.
 fn write_str_long(out: &mut BytesMut, b: &[u8]) {
     out.reserve(b.len() + 2);
     out.extend_from_slice(b"\"");
@@ -257,22 +337,30 @@ enum State {
 pub(crate) struct Compound<'a> {
     out: &'a mut BytesMut,
     state: State,
+    atts: Option<&'a Collector>,
 }
 
 impl<'a> Compound<'a> {
     /// Opens an array (`[`, `]`) or an object (`{`, `}`).
-    fn open(out: &'a mut BytesMut, len: Option<usize>, brackets: &[u8; 2]) -> Self {
+    fn open(
+        out: &'a mut BytesMut,
+        atts: Option<&'a Collector>,
+        len: Option<usize>,
+        brackets: &[u8; 2],
+    ) -> Self {
         if len == Some(0) {
             out.extend_from_slice(brackets);
             Self {
                 out,
                 state: State::Empty,
+                atts,
             }
         } else {
             out.extend_from_slice(&brackets[..1]);
             Self {
                 out,
                 state: State::First,
+                atts,
             }
         }
     }
@@ -288,7 +376,7 @@ impl<'a> Compound<'a> {
     #[inline]
     fn element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
         self.comma();
-        v.serialize(JsonWriter(self.out))
+        v.serialize(JsonWriter(self.out, self.atts))
     }
 
     #[inline]
@@ -317,27 +405,36 @@ impl<'a> Serializer for JsonWriter<'a> {
     type SerializeStruct = Compound<'a>;
     type SerializeStructVariant = Compound<'a>;
 
+    #[inline]
     fn serialize_bool(self, v: bool) -> Result<(), Error> {
-        self.0
-            .extend_from_slice(if v { b"true" as &[u8] } else { b"false" });
+        // Two stores of a fixed length, not one of a chosen one.
+        if v {
+            self.0.extend_from_slice(b"true");
+        } else {
+            self.0.extend_from_slice(b"false");
+        }
         Ok(())
     }
 
+    #[inline]
     fn serialize_i8(self, v: i8) -> Result<(), Error> {
         write_int(self.0, v);
         Ok(())
     }
 
+    #[inline]
     fn serialize_i16(self, v: i16) -> Result<(), Error> {
         write_int(self.0, v);
         Ok(())
     }
 
+    #[inline]
     fn serialize_i32(self, v: i32) -> Result<(), Error> {
         write_int(self.0, v);
         Ok(())
     }
 
+    #[inline]
     fn serialize_i64(self, v: i64) -> Result<(), Error> {
         write_int(self.0, v);
         Ok(())
@@ -348,21 +445,25 @@ impl<'a> Serializer for JsonWriter<'a> {
         Ok(())
     }
 
+    #[inline]
     fn serialize_u8(self, v: u8) -> Result<(), Error> {
         write_int(self.0, v);
         Ok(())
     }
 
+    #[inline]
     fn serialize_u16(self, v: u16) -> Result<(), Error> {
         write_int(self.0, v);
         Ok(())
     }
 
+    #[inline]
     fn serialize_u32(self, v: u32) -> Result<(), Error> {
         write_int(self.0, v);
         Ok(())
     }
 
+    #[inline]
     fn serialize_u64(self, v: u64) -> Result<(), Error> {
         write_int(self.0, v);
         Ok(())
@@ -373,6 +474,7 @@ impl<'a> Serializer for JsonWriter<'a> {
         Ok(())
     }
 
+    #[inline]
     fn serialize_f32(self, v: f32) -> Result<(), Error> {
         if v.is_finite() {
             write_float(self.0, v);
@@ -382,6 +484,7 @@ impl<'a> Serializer for JsonWriter<'a> {
         Ok(())
     }
 
+    #[inline]
     fn serialize_f64(self, v: f64) -> Result<(), Error> {
         if v.is_finite() {
             write_float(self.0, v);
@@ -396,13 +499,21 @@ impl<'a> Serializer for JsonWriter<'a> {
         Ok(())
     }
 
+    #[inline]
     fn serialize_str(self, v: &str) -> Result<(), Error> {
         write_str(self.0, v);
         Ok(())
     }
 
     fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
-        let mut seq = Compound::open(self.0, Some(v.len()), b"[]");
+        if let Some(atts) = self.1 {
+            let num = atts.push(v);
+            self.0.extend_from_slice(br#"{"_placeholder":true,"num":"#);
+            write_int(self.0, num);
+            self.0.extend_from_slice(b"}");
+            return Ok(());
+        }
+        let mut seq = Compound::open(self.0, None, Some(v.len()), b"[]");
         for &b in v {
             seq.comma();
             write_int(seq.out, b);
@@ -456,17 +567,17 @@ impl<'a> Serializer for JsonWriter<'a> {
         v: &T,
     ) -> Result<(), Error> {
         open_variant(self.0, variant);
-        v.serialize(JsonWriter(&mut *self.0))?;
+        v.serialize(JsonWriter(&mut *self.0, self.1))?;
         self.0.extend_from_slice(b"}");
         Ok(())
     }
 
     fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'a>, Error> {
-        Ok(Compound::open(self.0, len, b"[]"))
+        Ok(Compound::open(self.0, self.1, len, b"[]"))
     }
 
     fn serialize_tuple(self, len: usize) -> Result<Compound<'a>, Error> {
-        Ok(Compound::open(self.0, Some(len), b"[]"))
+        Ok(Compound::open(self.0, self.1, Some(len), b"[]"))
     }
 
     fn serialize_tuple_struct(
@@ -474,7 +585,7 @@ impl<'a> Serializer for JsonWriter<'a> {
         _name: &'static str,
         len: usize,
     ) -> Result<Compound<'a>, Error> {
-        Ok(Compound::open(self.0, Some(len), b"[]"))
+        Ok(Compound::open(self.0, self.1, Some(len), b"[]"))
     }
 
     fn serialize_tuple_variant(
@@ -485,11 +596,11 @@ impl<'a> Serializer for JsonWriter<'a> {
         len: usize,
     ) -> Result<Compound<'a>, Error> {
         open_variant(self.0, variant);
-        Ok(Compound::open(self.0, Some(len), b"[]"))
+        Ok(Compound::open(self.0, self.1, Some(len), b"[]"))
     }
 
     fn serialize_map(self, len: Option<usize>) -> Result<Compound<'a>, Error> {
-        Ok(Compound::open(self.0, len, b"{}"))
+        Ok(Compound::open(self.0, self.1, len, b"{}"))
     }
 
     fn serialize_struct(self, name: &'static str, len: usize) -> Result<Compound<'a>, Error> {
@@ -499,16 +610,18 @@ impl<'a> Serializer for JsonWriter<'a> {
                 return Ok(Compound {
                     out: self.0,
                     state: State::Raw,
+                    atts: None,
                 });
             }
             if name == NUMBER_TOKEN && tokens().number {
                 return Ok(Compound {
                     out: self.0,
                     state: State::Number,
+                    atts: None,
                 });
             }
         }
-        Ok(Compound::open(self.0, Some(len), b"{}"))
+        Ok(Compound::open(self.0, self.1, Some(len), b"{}"))
     }
 
     fn serialize_struct_variant(
@@ -519,7 +632,7 @@ impl<'a> Serializer for JsonWriter<'a> {
         len: usize,
     ) -> Result<Compound<'a>, Error> {
         open_variant(self.0, variant);
-        Ok(Compound::open(self.0, Some(len), b"{}"))
+        Ok(Compound::open(self.0, self.1, Some(len), b"{}"))
     }
 }
 
@@ -591,7 +704,7 @@ impl SerializeMap for Compound<'_> {
 
     fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
         self.out.extend_from_slice(b":");
-        v.serialize(JsonWriter(self.out))
+        v.serialize(JsonWriter(self.out, self.atts))
     }
 
     fn end(mut self) -> Result<(), Error> {
@@ -609,10 +722,10 @@ impl Compound<'_> {
             State::Number if key == NUMBER_TOKEN => v.serialize(NumberText(self.out)),
             State::Number => Err(Error::custom("invalid number")),
             State::Empty | State::First | State::Rest => {
-                self.comma();
-                write_str(self.out, key);
-                self.out.extend_from_slice(b":");
-                v.serialize(JsonWriter(self.out))
+                let first = self.state == State::First;
+                self.state = State::Rest;
+                write_key(self.out, key, first);
+                v.serialize(JsonWriter(self.out, self.atts))
             }
         }
     }
@@ -850,7 +963,7 @@ impl Serializer for MapKey<'_> {
     }
 
     fn collect_str<T: Display + ?Sized>(self, v: &T) -> Result<(), Error> {
-        JsonWriter(self.0).collect_str(v)
+        JsonWriter(self.0, None).collect_str(v)
     }
 }
 

@@ -4,10 +4,7 @@ use std::cell::{Cell, RefCell};
 
 use bytes::{Buf, Bytes, BytesMut};
 use engineio_proto::Utf8Bytes;
-use serde::ser::{
-    Serialize, SerializeMap, SerializeSeq, SerializeStruct, SerializeStructVariant, SerializeTuple,
-    SerializeTupleStruct, SerializeTupleVariant, Serializer,
-};
+use serde::ser::{Serialize, SerializeSeq, SerializeTuple, SerializeTupleStruct, Serializer};
 
 use crate::error::EncodeError;
 use crate::json::JsonWriter;
@@ -178,11 +175,11 @@ fn write<T: Serialize + ?Sized>(
     }
     .write_tail(&mut buf);
     let collector = Collector::default();
-    let out = JsonWriter(&mut buf);
+    let out = JsonWriter(&mut buf, Some(&collector));
     let written = match body {
-        Body::Event(name) => ArgsArray::new(Some(name), args, &collector).serialize(out),
-        Body::Args => ArgsArray::new(None, args, &collector).serialize(out),
-        Body::Value => Wrap(args, &collector).serialize(out),
+        Body::Event(name) => ArgsArray::new(Some(name), args).serialize(out),
+        Body::Args => ArgsArray::new(None, args).serialize(out),
+        Body::Value => args.serialize(out),
     };
     if let Err(e) = written {
         if let Dest::Shared = dest {
@@ -260,23 +257,17 @@ enum Spread {
 struct ArgsArray<'a, T: ?Sized> {
     name: Option<&'a str>,
     args: &'a T,
-    c: &'a Collector,
     spread: Spread,
 }
 
 impl<'a, T: Serialize + ?Sized> ArgsArray<'a, T> {
-    fn new(name: Option<&'a str>, args: &'a T, c: &'a Collector) -> Self {
+    fn new(name: Option<&'a str>, args: &'a T) -> Self {
         let spread = match args.serialize(Probe) {
             Ok(spread) | Err(Probed(Some(spread))) => spread,
             // The value's own error: the real pass reports it.
             Err(Probed(None)) => Spread::One,
         };
-        Self {
-            name,
-            args,
-            c,
-            spread,
-        }
+        Self { name, args, spread }
     }
 }
 
@@ -287,7 +278,6 @@ impl<T: Serialize + ?Sized> Serialize for ArgsArray<'_, T> {
             Spread::Items => self.args.serialize(Spreader {
                 inner: s,
                 name: self.name,
-                c: self.c,
             }),
             Spread::Nothing => {
                 let mut seq = s.serialize_seq(Some(named))?;
@@ -301,7 +291,7 @@ impl<T: Serialize + ?Sized> Serialize for ArgsArray<'_, T> {
                 if let Some(name) = self.name {
                     seq.serialize_element(name)?;
                 }
-                seq.serialize_element(&Wrap(self.args, self.c))?;
+                seq.serialize_element(self.args)?;
                 seq.end()
             }
         }
@@ -452,17 +442,16 @@ impl Serializer for Probe {
 struct Spreader<'a, S> {
     inner: S,
     name: Option<&'a str>,
-    c: &'a Collector,
 }
 
-impl<'a, S: Serializer> Spreader<'a, S> {
-    fn open(self, len: Option<usize>) -> Result<SpreadSeq<'a, S::SerializeSeq>, S::Error> {
+impl<S: Serializer> Spreader<'_, S> {
+    fn open(self, len: Option<usize>) -> Result<SpreadSeq<S::SerializeSeq>, S::Error> {
         let named = usize::from(self.name.is_some());
         let mut inner = self.inner.serialize_seq(len.map(|n| n + named))?;
         if let Some(name) = self.name {
             inner.serialize_element(name)?;
         }
-        Ok(SpreadSeq { inner, c: self.c })
+        Ok(SpreadSeq { inner })
     }
 
     fn changed<T>() -> Result<T, S::Error> {
@@ -483,9 +472,9 @@ macro_rules! spreader_changed {
 impl<'a, S: Serializer> Serializer for Spreader<'a, S> {
     type Ok = S::Ok;
     type Error = S::Error;
-    type SerializeSeq = SpreadSeq<'a, S::SerializeSeq>;
-    type SerializeTuple = SpreadSeq<'a, S::SerializeSeq>;
-    type SerializeTupleStruct = SpreadSeq<'a, S::SerializeSeq>;
+    type SerializeSeq = SpreadSeq<S::SerializeSeq>;
+    type SerializeTuple = SpreadSeq<S::SerializeSeq>;
+    type SerializeTupleStruct = SpreadSeq<S::SerializeSeq>;
     type SerializeTupleVariant = serde::ser::Impossible<S::Ok, S::Error>;
     type SerializeMap = serde::ser::Impossible<S::Ok, S::Error>;
     type SerializeStruct = serde::ser::Impossible<S::Ok, S::Error>;
@@ -587,17 +576,16 @@ impl<'a, S: Serializer> Serializer for Spreader<'a, S> {
 
 /// The packet's array, written by [`Spreader`]: every item of the argument list is one
 /// element.
-struct SpreadSeq<'a, C> {
+struct SpreadSeq<C> {
     inner: C,
-    c: &'a Collector,
 }
 
-impl<C: SerializeSeq> SerializeSeq for SpreadSeq<'_, C> {
+impl<C: SerializeSeq> SerializeSeq for SpreadSeq<C> {
     type Ok = C::Ok;
     type Error = C::Error;
 
     fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), C::Error> {
-        self.inner.serialize_element(&Wrap(v, self.c))
+        self.inner.serialize_element(v)
     }
 
     fn end(self) -> Result<C::Ok, C::Error> {
@@ -605,12 +593,12 @@ impl<C: SerializeSeq> SerializeSeq for SpreadSeq<'_, C> {
     }
 }
 
-impl<C: SerializeSeq> SerializeTuple for SpreadSeq<'_, C> {
+impl<C: SerializeSeq> SerializeTuple for SpreadSeq<C> {
     type Ok = C::Ok;
     type Error = C::Error;
 
     fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), C::Error> {
-        self.inner.serialize_element(&Wrap(v, self.c))
+        self.inner.serialize_element(v)
     }
 
     fn end(self) -> Result<C::Ok, C::Error> {
@@ -618,12 +606,12 @@ impl<C: SerializeSeq> SerializeTuple for SpreadSeq<'_, C> {
     }
 }
 
-impl<C: SerializeSeq> SerializeTupleStruct for SpreadSeq<'_, C> {
+impl<C: SerializeSeq> SerializeTupleStruct for SpreadSeq<C> {
     type Ok = C::Ok;
     type Error = C::Error;
 
     fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), C::Error> {
-        self.inner.serialize_element(&Wrap(v, self.c))
+        self.inner.serialize_element(v)
     }
 
     fn end(self) -> Result<C::Ok, C::Error> {
@@ -805,10 +793,12 @@ impl Packet {
 
 /// Collects attachments while serialising.
 #[derive(Default)]
-struct Collector(RefCell<Vec<Bytes>>);
+pub(crate) struct Collector(RefCell<Vec<Bytes>>);
 
 impl Collector {
-    fn push(&self, v: &[u8]) -> usize {
+    /// Keeps `v` as the next attachment and returns its number: the `Bytes` of the
+    /// [`Binary`] passing it, or a copy when another type serialises bytes.
+    pub(crate) fn push(&self, v: &[u8]) -> usize {
         let bytes = SERIALIZING
             .with(RefCell::take)
             .filter(|b| b.as_ptr() == v.as_ptr() && b.len() == v.len())
@@ -820,277 +810,6 @@ impl Collector {
         }
         atts.push(bytes);
         atts.len() - 1
-    }
-}
-
-/// A value serialised through [`Intercept`].
-struct Wrap<'a, T: ?Sized>(&'a T, &'a Collector);
-
-impl<T: Serialize + ?Sized> Serialize for Wrap<'_, T> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(Intercept {
-            inner: s,
-            c: self.1,
-        })
-    }
-}
-
-/// A serializer that forwards everything to `inner` except bytes, which become placeholders.
-struct Intercept<'a, S> {
-    inner: S,
-    c: &'a Collector,
-}
-
-/// The wrapped compound serializers.
-struct Compound<'a, C> {
-    inner: C,
-    c: &'a Collector,
-}
-
-macro_rules! forward {
-    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {
-        $(fn $method(self, $($arg: $ty),*) -> Result<S::Ok, S::Error> {
-            self.inner.$method($($arg),*)
-        })*
-    };
-}
-
-impl<'a, S: Serializer> Serializer for Intercept<'a, S> {
-    type Ok = S::Ok;
-    type Error = S::Error;
-    type SerializeSeq = Compound<'a, S::SerializeSeq>;
-    type SerializeTuple = Compound<'a, S::SerializeTuple>;
-    type SerializeTupleStruct = Compound<'a, S::SerializeTupleStruct>;
-    type SerializeTupleVariant = Compound<'a, S::SerializeTupleVariant>;
-    type SerializeMap = Compound<'a, S::SerializeMap>;
-    type SerializeStruct = Compound<'a, S::SerializeStruct>;
-    type SerializeStructVariant = Compound<'a, S::SerializeStructVariant>;
-
-    forward! {
-        serialize_bool(v: bool);
-        serialize_i8(v: i8);
-        serialize_i16(v: i16);
-        serialize_i32(v: i32);
-        serialize_i64(v: i64);
-        serialize_i128(v: i128);
-        serialize_u8(v: u8);
-        serialize_u16(v: u16);
-        serialize_u32(v: u32);
-        serialize_u64(v: u64);
-        serialize_u128(v: u128);
-        serialize_f32(v: f32);
-        serialize_f64(v: f64);
-        serialize_char(v: char);
-        serialize_str(v: &str);
-        serialize_none();
-        serialize_unit();
-        serialize_unit_struct(name: &'static str);
-        serialize_unit_variant(name: &'static str, index: u32, variant: &'static str);
-    }
-
-    fn serialize_bytes(self, v: &[u8]) -> Result<S::Ok, S::Error> {
-        let num = self.c.push(v);
-        let mut ph = self.inner.serialize_struct("Placeholder", 2)?;
-        ph.serialize_field("_placeholder", &true)?;
-        ph.serialize_field("num", &num)?;
-        ph.end()
-    }
-
-    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_some(&Wrap(v, self.c))
-    }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        name: &'static str,
-        v: &T,
-    ) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_newtype_struct(name, &Wrap(v, self.c))
-    }
-
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        name: &'static str,
-        index: u32,
-        variant: &'static str,
-        v: &T,
-    ) -> Result<S::Ok, S::Error> {
-        self.inner
-            .serialize_newtype_variant(name, index, variant, &Wrap(v, self.c))
-    }
-
-    fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, S::Error> {
-        let inner = self.inner.serialize_seq(len)?;
-        Ok(Compound { inner, c: self.c })
-    }
-
-    fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, S::Error> {
-        let inner = self.inner.serialize_tuple(len)?;
-        Ok(Compound { inner, c: self.c })
-    }
-
-    fn serialize_tuple_struct(
-        self,
-        name: &'static str,
-        len: usize,
-    ) -> Result<Self::SerializeTupleStruct, S::Error> {
-        let inner = self.inner.serialize_tuple_struct(name, len)?;
-        Ok(Compound { inner, c: self.c })
-    }
-
-    fn serialize_tuple_variant(
-        self,
-        name: &'static str,
-        index: u32,
-        variant: &'static str,
-        len: usize,
-    ) -> Result<Self::SerializeTupleVariant, S::Error> {
-        let inner = self
-            .inner
-            .serialize_tuple_variant(name, index, variant, len)?;
-        Ok(Compound { inner, c: self.c })
-    }
-
-    fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
-        let inner = self.inner.serialize_map(len)?;
-        Ok(Compound { inner, c: self.c })
-    }
-
-    fn serialize_struct(
-        self,
-        name: &'static str,
-        len: usize,
-    ) -> Result<Self::SerializeStruct, S::Error> {
-        let inner = self.inner.serialize_struct(name, len)?;
-        Ok(Compound { inner, c: self.c })
-    }
-
-    fn serialize_struct_variant(
-        self,
-        name: &'static str,
-        index: u32,
-        variant: &'static str,
-        len: usize,
-    ) -> Result<Self::SerializeStructVariant, S::Error> {
-        let inner = self
-            .inner
-            .serialize_struct_variant(name, index, variant, len)?;
-        Ok(Compound { inner, c: self.c })
-    }
-
-    fn is_human_readable(&self) -> bool {
-        self.inner.is_human_readable()
-    }
-}
-
-impl<C: SerializeSeq> SerializeSeq for Compound<'_, C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), C::Error> {
-        self.inner.serialize_element(&Wrap(v, self.c))
-    }
-
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.inner.end()
-    }
-}
-
-impl<C: SerializeTuple> SerializeTuple for Compound<'_, C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), C::Error> {
-        self.inner.serialize_element(&Wrap(v, self.c))
-    }
-
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.inner.end()
-    }
-}
-
-impl<C: SerializeTupleStruct> SerializeTupleStruct for Compound<'_, C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), C::Error> {
-        self.inner.serialize_field(&Wrap(v, self.c))
-    }
-
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.inner.end()
-    }
-}
-
-impl<C: SerializeTupleVariant> SerializeTupleVariant for Compound<'_, C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), C::Error> {
-        self.inner.serialize_field(&Wrap(v, self.c))
-    }
-
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.inner.end()
-    }
-}
-
-impl<C: SerializeMap> SerializeMap for Compound<'_, C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-
-    fn serialize_key<T: Serialize + ?Sized>(&mut self, k: &T) -> Result<(), C::Error> {
-        self.inner.serialize_key(&Wrap(k, self.c))
-    }
-
-    fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), C::Error> {
-        self.inner.serialize_value(&Wrap(v, self.c))
-    }
-
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.inner.end()
-    }
-}
-
-impl<C: SerializeStruct> SerializeStruct for Compound<'_, C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        v: &T,
-    ) -> Result<(), C::Error> {
-        self.inner.serialize_field(key, &Wrap(v, self.c))
-    }
-
-    fn skip_field(&mut self, key: &'static str) -> Result<(), C::Error> {
-        self.inner.skip_field(key)
-    }
-
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.inner.end()
-    }
-}
-
-impl<C: SerializeStructVariant> SerializeStructVariant for Compound<'_, C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        v: &T,
-    ) -> Result<(), C::Error> {
-        self.inner.serialize_field(key, &Wrap(v, self.c))
-    }
-
-    fn skip_field(&mut self, key: &'static str) -> Result<(), C::Error> {
-        self.inner.skip_field(key)
-    }
-
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.inner.end()
     }
 }
 

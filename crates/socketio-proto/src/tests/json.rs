@@ -15,7 +15,7 @@ use crate::json::JsonWriter;
 
 fn ours<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, String> {
     let mut out = BytesMut::new();
-    v.serialize(JsonWriter(&mut out))
+    v.serialize(JsonWriter(&mut out, None))
         .map(|()| out.to_vec())
         .map_err(|e| e.to_string())
 }
@@ -478,4 +478,41 @@ fn custom_errors_come_through_as_in_serde_json() {
     same(&Fails);
     same(&(1, Fails));
     same(&BTreeMap::from([("k", Fails)]));
+}
+
+/// A struct with the given field names, each holding its index; `len` is the declared length.
+struct Fields(Vec<&'static str>, usize);
+
+impl Serialize for Fields {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Fields", self.1)?;
+        for (i, &key) in self.0.iter().enumerate() {
+            st.serialize_field(key, &i)?;
+        }
+        st.end()
+    }
+}
+
+/// Field names are written on their own paths (up to 7 bytes, 8 to 16, longer): every length
+/// around those bounds, clean and with an escape or a multi-byte character at every place.
+#[test]
+fn field_names_are_written_as_serde_json_writes_them() {
+    let mut keys: Vec<&'static str> = Vec::new();
+    for n in 0..=20 {
+        keys.push(String::leak("k".repeat(n)));
+        for at in 0..n {
+            for c in ["\"", "\\", "\u{1}", "\u{1f}", "é", "\u{7f}"] {
+                let mut key = "k".repeat(n);
+                key.replace_range(at..=at, c);
+                keys.push(String::leak(key));
+            }
+        }
+    }
+    for window in keys.chunks(3) {
+        same(&Fields(window.to_vec(), window.len()));
+        // A declared length of 0 that is not kept: serde_json writes a comma before each
+        // field, the first one included.
+        same(&Fields(window.to_vec(), 0));
+    }
+    same(&Fields(keys, 1));
 }
