@@ -15,7 +15,7 @@
 //! ASCII string); `enc_bin_ack`, `enc_connect_nsp`, `enc_ack_nsp` (`/custom_nsp`), and
 //! socketioxide-parser-common's encoder on the same packets: `theirs_enc_connect`,
 //! `theirs_enc_connect_nsp`, `theirs_enc_event`, `theirs_enc_ack`, `theirs_enc_ack_nsp`,
-//! `theirs_enc_bin`, `theirs_enc_bin_ack`. An operation name ending in `_d` (`enc_event_d`,
+//! `theirs_enc_bin`, `theirs_enc_bin_ack`, `theirs_enc_large`, `theirs_enc_str1k`. An operation name ending in `_d` (`enc_event_d`,
 //! `theirs_enc_ack_d`, ...) drops the result inside the measured function, as criterion's
 //! timing loop does; the others leave the drop to the caller.
 #![expect(
@@ -200,6 +200,20 @@ fn theirs_encode_event(ns: &Str, d: &Data) -> Value {
 }
 
 #[inline(never)]
+fn theirs_encode_large(ns: &Str, b: &Batch) -> Value {
+    let p = CommonParser;
+    let v = p.encode_value(b, Some("event")).unwrap();
+    p.encode(TheirPacket::event(ns.clone(), v))
+}
+
+#[inline(never)]
+fn theirs_encode_str1k(ns: &Str, s: &str) -> Value {
+    let p = CommonParser;
+    let v = p.encode_value(&(s,), Some("event")).unwrap();
+    p.encode(TheirPacket::event(ns.clone(), v))
+}
+
+#[inline(never)]
 fn theirs_encode_ack(ns: &Str, d: &Data) -> Value {
     let p = CommonParser;
     let v = p.encode_value(d, None).unwrap();
@@ -357,6 +371,8 @@ fn main() {
             "theirs_enc_connect" => drop(black_box(theirs_encode_connect(black_box(&tns)))),
             "theirs_enc_connect_nsp" => drop(black_box(theirs_encode_connect(black_box(&tcns)))),
             "theirs_enc_event" => drop(black_box(theirs_encode_event(&tns, black_box(&data)))),
+            "theirs_enc_large" => drop(black_box(theirs_encode_large(&tns, black_box(&large)))),
+            "theirs_enc_str1k" => drop(black_box(theirs_encode_str1k(&tns, black_box(&str1k)))),
             "theirs_enc_ack" => drop(black_box(theirs_encode_ack(&tns, black_box(&data)))),
             "theirs_enc_ack_nsp" => drop(black_box(theirs_encode_ack(&tcns, black_box(&data)))),
             "theirs_enc_bin" => drop(black_box(theirs_encode_bin(&tns, black_box(&tbd)))),
