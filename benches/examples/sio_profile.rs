@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Operations: `typed_event`, `json_typed_event`, `typed_ack`, `json_typed_ack`,
-//! `ref_typed_event`, `ref_typed_ack`, `ref_typed_bin` (the same texts read through `PacketRef`, the attachment in hand), `typed_bin`,
+//! `ref_typed_event`, `ref_typed_ack`, `kept_typed_event`, `kept_typed_ack` (through one
+//! `Decoder` kept across calls, as a server keeps one per connection), `ref_typed_bin` (the same texts read through `PacketRef`, the attachment in hand), `typed_bin`,
 //! `json_typed_bin`, `typed_large`, `json_typed_large` (the 16 KiB event), `enc_event`,
 //! `enc_ack`, `enc_bin`, `enc_connect`, `enc_connect_once` (`Encoded::connect_ok`), `enc_large`, `json_enc_event`, `json_enc_bin`,
 //! `json_enc_large`, `enc_str1k`, `json_enc_str1k` (an event whose one argument is a 1 KiB
@@ -102,6 +103,21 @@ fn ours_typed_event(text: Utf8Bytes) -> Data {
     let mut d = Decoder::new(DecodeLimits::default()).defer_json_check(true);
     let p = d.decode_text(text).unwrap().unwrap();
     p.payload().unwrap().event_args().unwrap()
+}
+
+/// As `ours_typed_event` with the connection's decoder kept from one packet to the next, as
+/// a server keeps it.
+#[inline(never)]
+fn kept_typed_event(d: &mut Decoder, text: Utf8Bytes) -> Data {
+    let p = d.decode_text(text).unwrap().unwrap();
+    p.payload().unwrap().event_args().unwrap()
+}
+
+/// As `ours_typed_ack` with the decoder kept.
+#[inline(never)]
+fn kept_typed_ack(d: &mut Decoder, text: Utf8Bytes) -> Data {
+    let p = d.decode_text(text).unwrap().unwrap();
+    p.payload().unwrap().ack_args().unwrap()
 }
 
 #[inline(never)]
@@ -335,8 +351,17 @@ fn main() {
     let tns = Str::from("/");
     let tcns = Str::from("/custom_nsp");
     let tbd = (data.clone(), att.clone());
+    let mut kept = Decoder::new(DecodeLimits::default()).defer_json_check(true);
     for _ in 0..n {
         match op {
+            "kept_typed_event" => drop(black_box(kept_typed_event(
+                &mut kept,
+                black_box(text.clone()),
+            ))),
+            "kept_typed_ack" => drop(black_box(kept_typed_ack(
+                &mut kept,
+                black_box(atext.clone()),
+            ))),
             "typed_event" => drop(black_box(ours_typed_event(black_box(text.clone())))),
             "json_typed_event" => drop(black_box(json_typed_event(black_box(body)))),
             "ref_typed_event" => drop(black_box(ref_typed_event(black_box(&text)))),
