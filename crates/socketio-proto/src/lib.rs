@@ -58,6 +58,10 @@
 //! ```
 
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+// The documentation points at the serde helpers (`Packet::event`, `Payload::event_args`,
+// `Binary`, ...) wherever they are the way to do something; without the `serde` feature those
+// items do not exist and the links render as plain text.
+#![cfg_attr(not(feature = "serde"), allow(rustdoc::broken_intra_doc_links))]
 
 #[cfg(feature = "serde")]
 mod de;
