@@ -643,13 +643,16 @@ fn parse_header(text: &str, limits: &DecodeLimits) -> Result<(Head, usize), Deco
         if digits == 0 || b.get(i + digits) != Some(&b'-') {
             return Err(DecodeError::IllegalAttachments);
         }
-        let too_many = DecodeError::TooManyAttachments {
-            max: limits.max_attachments,
-        };
-        attachments = parse_u64(&b[i..i + digits])
+        // Not `ok_or`: the error would be built and dropped on every call.
+        let Some(n) = parse_u64(&b[i..i + digits])
             .and_then(|n| usize::try_from(n).ok())
             .filter(|&n| n <= limits.max_attachments)
-            .ok_or(too_many)?;
+        else {
+            return Err(DecodeError::TooManyAttachments {
+                max: limits.max_attachments,
+            });
+        };
+        attachments = n;
         i += digits + 1;
     }
 
