@@ -221,7 +221,7 @@ impl Decoder {
         let (head, start) = check_text(&text, &self.limits)?;
         // The header is ASCII, so `start` is a char boundary.
         let json = text.tail(start).unwrap_or_default();
-        check_payload(&head, &json, self.defer_json)?;
+        check_payload::<false>(&head, &json, self.defer_json)?;
         let ns = match head.ns {
             (start, end) if start < end => Namespace::checked(text.slice(start..end)),
             _ => Namespace::main(),
@@ -314,9 +314,17 @@ pub(crate) fn check_text(text: &str, limits: &DecodeLimits) -> Result<(Head, usi
 
 /// Checks the JSON of a packet with header `head` as [`Decoder::decode_text`] does: the
 /// rules tying the payload and the ack id to the packet type, and the JSON (in full, or
-/// only its start when `defer` and the start says enough).
+/// only its start when `defer` and the start says enough). With `ARGS`, returns where the
+/// arguments of an EVENT start when the start was read and the event name is a plain string
+/// (no escape, no control character): the offset right after its closing quote; 0 otherwise
+/// (and always without `ARGS`, which saves a caller that does not use it the look for
+/// control characters).
 #[inline(always)]
-pub(crate) fn check_payload(head: &Head, json: &str, defer: bool) -> Result<(), DecodeError> {
+pub(crate) fn check_payload<const ARGS: bool>(
+    head: &Head,
+    json: &str,
+    defer: bool,
+) -> Result<usize, DecodeError> {
     match head.ty {
         PacketType::Disconnect if !json.is_empty() => {
             return Err(DecodeError::InvalidPayload(head.ty));
@@ -332,36 +340,44 @@ pub(crate) fn check_payload(head: &Head, json: &str, defer: bool) -> Result<(), 
         _ => {}
     }
     if !json.is_empty() {
-        let deferred = defer
-            && shape_at_start(head.ty, json)
+        let shape = if defer {
+            shape_at_start::<ARGS>(head.ty, json)
+        } else {
+            None
+        };
+        let deferred = shape.is_some()
             && (!head.ty.is_binary() || placeholders_at_sight(json, head.attachments));
         if !deferred {
             validate(head.ty, json, head.attachments)?;
         }
+        return Ok(shape.unwrap_or(0));
     } else if head.attachments > 0 {
         return Err(DecodeError::UnreferencedAttachment(0));
     }
-    Ok(())
+    Ok(0)
 }
 
 /// Whether the first bytes of `json` (non-empty) show the shape `ty` requires, so that the
-/// payload is valid if it is well-formed JSON.
+/// payload is valid if it is well-formed JSON: `Some` then, with the offset right after the
+/// event name of an EVENT whose name is a plain string (see [`event_name_allowed`]), or 0.
 ///
-/// A `false` is not a verdict: the caller then runs the full check, which finds the precise
+/// A `None` is not a verdict: the caller then runs the full check, which finds the precise
 /// error (or accepts a spelling this fast path does not know).
 #[inline(always)]
-fn shape_at_start(ty: PacketType, json: &str) -> bool {
+fn shape_at_start<const ARGS: bool>(ty: PacketType, json: &str) -> Option<usize> {
     let b = json.as_bytes();
     let i = skip_ws(b, 0);
     match (ty, b.get(i)) {
         (PacketType::Connect, Some(b'{'))
         | (PacketType::ConnectError, Some(b'{' | b'"'))
-        | (PacketType::Ack | PacketType::BinaryAck, Some(b'[')) => true,
+        | (PacketType::Ack | PacketType::BinaryAck, Some(b'[')) => Some(0),
         // Whitespace is ASCII, so `i + 1` and the next non-space are char boundaries.
-        (PacketType::Event | PacketType::BinaryEvent, Some(b'[')) => json
-            .get(skip_ws(b, i + 1)..)
-            .is_some_and(event_name_allowed),
-        _ => false,
+        (PacketType::Event | PacketType::BinaryEvent, Some(b'[')) => {
+            let at = skip_ws(b, i + 1);
+            let end = event_name_allowed::<ARGS>(json.get(at..)?)?;
+            Some(if ARGS && end > 0 { at + end } else { 0 })
+        }
+        _ => None,
     }
 }
 
@@ -606,26 +622,44 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 }
 
 /// Whether the JSON value at the start of `rest` is an event name the reference accepts (a
-/// number, or a string that is not reserved), provided the JSON is well-formed.
-fn event_name_allowed(rest: &str) -> bool {
+/// number, or a string that is not reserved), provided the JSON is well-formed: `Some` then,
+/// with the length of the name's JSON when it is a plain string (no escape, no control
+/// character: what the typed readers skip without a parse), or 0. Without `ARGS`, control
+/// characters are not looked for, and the length is not to be used.
+fn event_name_allowed<const ARGS: bool>(rest: &str) -> Option<usize> {
     let b = rest.as_bytes();
+    let allowed = |name: &str| (!is_reserved_event(name)).then_some(());
     match b.first() {
-        Some(b'-' | b'0'..=b'9') => true,
-        Some(b'"') => match string_stop(&b[1..], false) {
+        Some(b'-' | b'0'..=b'9') => Some(0),
+        Some(b'"') => match string_stop(&b[1..], ARGS) {
             // `rest[1..1 + end]` lies between two ASCII bytes: char boundaries.
-            Some(end) if b[1 + end] == b'"' => rest
-                .get(1..1 + end)
-                .is_some_and(|name| !is_reserved_event(name)),
-            // An escape: decode the string (rare; a malformed one goes to the full check).
-            Some(_) => {
-                let mut de = serde_json::Deserializer::from_str(rest);
-                <String as serde::Deserialize>::deserialize(&mut de)
-                    .is_ok_and(|name| !is_reserved_event(&name))
+            Some(end) if b[1 + end] == b'"' => {
+                allowed(rest.get(1..1 + end)?)?;
+                Some(end + 2)
             }
-            None => false,
+            // A control character (only looked for with `ARGS`): the reader parses such a
+            // name, as the full check does.
+            Some(stop) if b[1 + stop] != b'\\' => match string_stop(&b[1 + stop..], false) {
+                Some(end) if b[1 + stop + end] == b'"' => {
+                    allowed(rest.get(1..1 + stop + end)?).map(|()| 0)
+                }
+                Some(_) => name_with_escapes_allowed(rest),
+                None => None,
+            },
+            // An escape: decode the string (rare; a malformed one goes to the full check).
+            Some(_) => name_with_escapes_allowed(rest),
+            None => None,
         },
-        _ => false,
+        _ => None,
     }
+}
+
+/// [`event_name_allowed`] for a name string with an escape (0 when allowed).
+fn name_with_escapes_allowed(rest: &str) -> Option<usize> {
+    let mut de = serde_json::Deserializer::from_str(rest);
+    <String as serde::Deserialize>::deserialize(&mut de)
+        .is_ok_and(|name| !is_reserved_event(&name))
+        .then_some(0)
 }
 
 /// Reads `<type>[<attachments>-][<namespace>,][<ack id>]` and returns the header with the
