@@ -113,7 +113,7 @@ impl Payload {
     ///
     /// [`ArgsError::Deserialize`] when the arguments do not match `T`.
     pub fn event_args<'de, T: Deserialize<'de>>(&'de self) -> Result<T, ArgsError> {
-        args(self.json(), self.attachments(), true)
+        args(self.json(), self.attachments(), FIND_NAME)
     }
 
     /// Deserialises the arguments of an ACK: all the elements of the array (see
@@ -123,7 +123,7 @@ impl Payload {
     ///
     /// [`ArgsError::Deserialize`] when the arguments do not match `T`.
     pub fn ack_args<'de, T: Deserialize<'de>>(&'de self) -> Result<T, ArgsError> {
-        args(self.json(), self.attachments(), false)
+        args(self.json(), self.attachments(), NO_NAME)
     }
 
     /// Deserialises the whole JSON value (a CONNECT auth object, CONNECT_ERROR data), with
@@ -156,12 +156,20 @@ pub(crate) fn deserialize<'de, T: Deserialize<'de>>(
     Ok(v)
 }
 
-/// [`Payload::event_args`] (`skip_name`) or [`Payload::ack_args`] of the JSON text `json`
-/// (empty: no payload) with its attachments `atts`.
+/// [`args`]'s `name` for an ACK: no event name.
+pub(crate) const NO_NAME: usize = usize::MAX;
+/// [`args`]'s `name` for an EVENT whose name is still to be read.
+pub(crate) const FIND_NAME: usize = 0;
+
+/// [`Payload::event_args`] or [`Payload::ack_args`] of the JSON text `json` (empty: no
+/// payload) with its attachments `atts`. `name` is [`NO_NAME`] for an ACK, and for an EVENT
+/// [`FIND_NAME`] or where the arguments start, right after a plain event name (as
+/// `decoder::check_payload` found it). One word for the three: the ACK's call passes no more
+/// than before.
 pub(crate) fn args<'de, T: Deserialize<'de>>(
     json: &'de str,
     atts: &'de [Bytes],
-    skip_name: bool,
+    name: usize,
 ) -> Result<T, ArgsError> {
     let _scope = Scope::enter(atts);
     // No payload means no arguments.
@@ -169,8 +177,13 @@ pub(crate) fn args<'de, T: Deserialize<'de>>(
     let json = if empty { "[]" } else { json };
     let read = || {
         let mut seq = ArgSeq::open(json, atts)?;
-        if skip_name && !empty {
-            seq.skip_name()?;
+        if name != NO_NAME && !empty {
+            if name != FIND_NAME {
+                // The name was read with the header: the arguments follow it.
+                seq.name_read(name);
+            } else {
+                seq.skip_name()?;
+            }
         }
         // Placeholders are resolved element by element (see `ElementDe`), not by the
         // argument layer.
@@ -222,6 +235,14 @@ impl<'de> ArgSeq<'de> {
             started: false,
             closed: false,
         })
+    }
+
+    /// Takes the event name, a plain string ending at `at`, as read (the work of
+    /// [`skip_name`](Self::skip_name) done by the header's check).
+    #[inline]
+    fn name_read(&mut self, at: usize) {
+        self.pos = at;
+        self.started = true;
     }
 
     /// Moves to the start of the next element; `false` once the closing `]` is read.

@@ -221,7 +221,7 @@ impl Decoder {
         let (head, start) = check_text(&text, &self.limits)?;
         // The header is ASCII, so `start` is a char boundary.
         let json = text.tail(start).unwrap_or_default();
-        check_payload(&head, &json, self.defer_json)?;
+        check_payload::<false>(&head, &json, self.defer_json)?;
         let ns = match head.ns {
             (start, end) if start < end => Namespace::checked(text.slice(start..end)),
             _ => Namespace::main(),
@@ -314,9 +314,17 @@ pub(crate) fn check_text(text: &str, limits: &DecodeLimits) -> Result<(Head, usi
 
 /// Checks the JSON of a packet with header `head` as [`Decoder::decode_text`] does: the
 /// rules tying the payload and the ack id to the packet type, and the JSON (in full, or
-/// only its start when `defer` and the start says enough).
+/// only its start when `defer` and the start says enough). With `ARGS`, returns where the
+/// arguments of an EVENT start when the start was read and the event name is a plain string
+/// (no escape, no control character): the offset right after its closing quote; 0 otherwise
+/// (and always without `ARGS`, which saves a caller that does not use it the look for
+/// control characters).
 #[inline(always)]
-pub(crate) fn check_payload(head: &Head, json: &str, defer: bool) -> Result<(), DecodeError> {
+pub(crate) fn check_payload<const ARGS: bool>(
+    head: &Head,
+    json: &str,
+    defer: bool,
+) -> Result<usize, DecodeError> {
     match head.ty {
         PacketType::Disconnect if !json.is_empty() => {
             return Err(DecodeError::InvalidPayload(head.ty));
@@ -332,36 +340,44 @@ pub(crate) fn check_payload(head: &Head, json: &str, defer: bool) -> Result<(), 
         _ => {}
     }
     if !json.is_empty() {
-        let deferred = defer
-            && shape_at_start(head.ty, json)
+        let shape = if defer {
+            shape_at_start::<ARGS>(head.ty, json)
+        } else {
+            None
+        };
+        let deferred = shape.is_some()
             && (!head.ty.is_binary() || placeholders_at_sight(json, head.attachments));
         if !deferred {
             validate(head.ty, json, head.attachments)?;
         }
+        return Ok(shape.unwrap_or(0));
     } else if head.attachments > 0 {
         return Err(DecodeError::UnreferencedAttachment(0));
     }
-    Ok(())
+    Ok(0)
 }
 
 /// Whether the first bytes of `json` (non-empty) show the shape `ty` requires, so that the
-/// payload is valid if it is well-formed JSON.
+/// payload is valid if it is well-formed JSON: `Some` then, with the offset right after the
+/// event name of an EVENT whose name is a plain string (see [`event_name_allowed`]), or 0.
 ///
-/// A `false` is not a verdict: the caller then runs the full check, which finds the precise
+/// A `None` is not a verdict: the caller then runs the full check, which finds the precise
 /// error (or accepts a spelling this fast path does not know).
 #[inline(always)]
-fn shape_at_start(ty: PacketType, json: &str) -> bool {
+fn shape_at_start<const ARGS: bool>(ty: PacketType, json: &str) -> Option<usize> {
     let b = json.as_bytes();
     let i = skip_ws(b, 0);
     match (ty, b.get(i)) {
         (PacketType::Connect, Some(b'{'))
         | (PacketType::ConnectError, Some(b'{' | b'"'))
-        | (PacketType::Ack | PacketType::BinaryAck, Some(b'[')) => true,
+        | (PacketType::Ack | PacketType::BinaryAck, Some(b'[')) => Some(0),
         // Whitespace is ASCII, so `i + 1` and the next non-space are char boundaries.
-        (PacketType::Event | PacketType::BinaryEvent, Some(b'[')) => json
-            .get(skip_ws(b, i + 1)..)
-            .is_some_and(event_name_allowed),
-        _ => false,
+        (PacketType::Event | PacketType::BinaryEvent, Some(b'[')) => {
+            let at = skip_ws(b, i + 1);
+            let end = event_name_allowed::<ARGS>(json.get(at..)?)?;
+            Some(if ARGS && end > 0 { at + end } else { 0 })
+        }
+        _ => None,
     }
 }
 
@@ -398,26 +414,30 @@ fn placeholders_at_sight(json: &str, attachments: usize) -> bool {
     // 300 digits), which a reader that skips the value would not notice, sends the packet to
     // the full check, as does an escape.
     if b.len() <= SHORT_SCAN {
-        // One pass over a short text, eight bytes at a time: memchr's set-up costs more than
-        // it saves there, and a run of more than 300 digits does not fit.
+        // One pass over a short text, eight bytes at a time, each byte looked up in a
+        // table: memchr's set-up costs more than it saves there, and a run of more than 300
+        // digits does not fit. A group of eight is looked at byte by byte only when it may
+        // hold an escape, a key or an exponent.
         let mut chunks = b.chunks_exact(8);
         let mut base = 0;
+        // Whether the byte before the group is a digit or `.`.
+        let mut after_number = false;
         for chunk in chunks.by_ref() {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            let mut hits = special_bytes(u64::from_le_bytes(word));
-            while hits != 0 {
-                if !places.plain_at(base + (hits.trailing_zeros() / 8) as usize) {
-                    return false;
-                }
-                hits &= hits - 1;
-            }
-            base += 8;
-        }
-        for at in base..b.len() {
-            if !places.plain_at(at) {
+            let kinds = chunk.iter().fold(0, |k, &c| k | SCAN[usize::from(c)]);
+            if kinds != 0 && suspect(kinds, after_number) && !places.plain(base, base + 8) {
                 return false;
             }
+            after_number = chunk
+                .last()
+                .is_some_and(|&c| SCAN[usize::from(c)] & NUMBER != 0);
+            base += 8;
+        }
+        let kinds = chunks
+            .remainder()
+            .iter()
+            .fold(0, |k, &c| k | SCAN[usize::from(c)]);
+        if kinds != 0 && suspect(kinds, after_number) && !places.plain(base, b.len()) {
+            return false;
         }
     } else {
         if memchr::memchr(b'\\', b).is_some() || !numbers_in_range(b) {
@@ -448,34 +468,69 @@ struct Placeholders<'a> {
     found: usize,
 }
 
-/// The high bit of each byte of `word` that is `\\`, `_`, `e` or `E`, and no other bit.
-fn special_bytes(word: u64) -> u64 {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    // The high bit of each byte of `word` equal to `c`: exact, no carry crosses a byte.
-    let eq = |word: u64, c: u8| {
-        let t = word ^ (ONES * u64::from(c));
-        !((((t & LOW7) + LOW7) | t) | LOW7)
-    };
-    // `E | 0x20 == e`, and no other byte ORed with 0x20 gives `e`.
-    eq(word, b'\\') | eq(word, b'_') | eq(word | (ONES * 0x20), b'e')
+/// [`SCAN`] kinds: an escape.
+const ESCAPE: u8 = 1;
+/// [`SCAN`] kinds: a `_` (which may start a `_placeholder` key).
+const KEY: u8 = 2;
+/// [`SCAN`] kinds: an `e`/`E` (an exponent after a digit or `.`).
+const EXP: u8 = 4;
+/// [`SCAN`] kinds: a digit or `.`.
+const NUMBER: u8 = 8;
+
+/// The kind of each byte, for [`placeholders_at_sight`]'s scan of short texts.
+static SCAN: [u8; 256] = {
+    let mut t = [0; 256];
+    t[b'\\' as usize] = ESCAPE;
+    t[b'_' as usize] = KEY;
+    t[b'e' as usize] = EXP;
+    t[b'E' as usize] = EXP;
+    t[b'.' as usize] = NUMBER;
+    let mut d = b'0';
+    while d <= b'9' {
+        t[d as usize] = NUMBER;
+        d += 1;
+    }
+    t
+};
+
+/// Whether a group of bytes of `kinds` (ORed [`SCAN`] kinds, not 0), after a digit or `.`
+/// when `after_number`, may hold an escape, a key or an exponent.
+#[inline(always)]
+const fn suspect(kinds: u8, after_number: bool) -> bool {
+    kinds & (ESCAPE | KEY) != 0 || (kinds & EXP != 0 && (after_number || kinds & NUMBER != 0))
 }
 
 impl Placeholders<'_> {
-    /// Looks at the byte at `at`: `false` for an escape, an exponent (`e`/`E` after a digit
-    /// or `.`) or a `_placeholder` key that is not an exact placeholder (see
-    /// [`key_at`](Self::key_at)); `true` for anything else.
-    #[inline]
-    fn plain_at(&mut self, at: usize) -> bool {
-        match self.b.get(at) {
-            Some(b'\\') => false,
-            Some(b'e' | b'E') => !at
-                .checked_sub(1)
-                .and_then(|p| self.b.get(p))
-                .is_some_and(|&c| c.is_ascii_digit() || c == b'.'),
-            Some(b'_') => self.key_at(at),
-            _ => true,
+    /// Looks at the bytes `start..end` one by one: `false` for an escape, an exponent (`e`/`E`
+    /// after a digit or `.`) or a `_placeholder` key that is not an exact placeholder (see
+    /// [`key_at`](Self::key_at)); `true` otherwise.
+    ///
+    /// Out of line: the scan's loop keeps its registers.
+    #[inline(never)]
+    fn plain(&mut self, start: usize, end: usize) -> bool {
+        let b = self.b;
+        let Some(group) = b.get(start..end) else {
+            return true;
+        };
+        for (at, &c) in (start..).zip(group) {
+            let kind = SCAN[usize::from(c)];
+            if kind & !NUMBER == 0 {
+                continue;
+            }
+            let plain = match kind {
+                ESCAPE => false,
+                KEY => self.key_at(at),
+                EXP => at
+                    .checked_sub(1)
+                    .and_then(|p| b.get(p))
+                    .is_none_or(|&c| SCAN[usize::from(c)] != NUMBER),
+                _ => true,
+            };
+            if !plain {
+                return false;
+            }
         }
+        true
     }
 
     /// Looks at the `_` at `at`: `true` when it does not start the key `_placeholder`, or
@@ -567,26 +622,44 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 }
 
 /// Whether the JSON value at the start of `rest` is an event name the reference accepts (a
-/// number, or a string that is not reserved), provided the JSON is well-formed.
-fn event_name_allowed(rest: &str) -> bool {
+/// number, or a string that is not reserved), provided the JSON is well-formed: `Some` then,
+/// with the length of the name's JSON when it is a plain string (no escape, no control
+/// character: what the typed readers skip without a parse), or 0. Without `ARGS`, control
+/// characters are not looked for, and the length is not to be used.
+fn event_name_allowed<const ARGS: bool>(rest: &str) -> Option<usize> {
     let b = rest.as_bytes();
+    let allowed = |name: &str| (!is_reserved_event(name)).then_some(());
     match b.first() {
-        Some(b'-' | b'0'..=b'9') => true,
-        Some(b'"') => match string_stop(&b[1..], false) {
+        Some(b'-' | b'0'..=b'9') => Some(0),
+        Some(b'"') => match string_stop(&b[1..], ARGS) {
             // `rest[1..1 + end]` lies between two ASCII bytes: char boundaries.
-            Some(end) if b[1 + end] == b'"' => rest
-                .get(1..1 + end)
-                .is_some_and(|name| !is_reserved_event(name)),
-            // An escape: decode the string (rare; a malformed one goes to the full check).
-            Some(_) => {
-                let mut de = serde_json::Deserializer::from_str(rest);
-                <String as serde::Deserialize>::deserialize(&mut de)
-                    .is_ok_and(|name| !is_reserved_event(&name))
+            Some(end) if b[1 + end] == b'"' => {
+                allowed(rest.get(1..1 + end)?)?;
+                Some(end + 2)
             }
-            None => false,
+            // A control character (only looked for with `ARGS`): the reader parses such a
+            // name, as the full check does.
+            Some(stop) if b[1 + stop] != b'\\' => match string_stop(&b[1 + stop..], false) {
+                Some(end) if b[1 + stop + end] == b'"' => {
+                    allowed(rest.get(1..1 + stop + end)?).map(|()| 0)
+                }
+                Some(_) => name_with_escapes_allowed(rest),
+                None => None,
+            },
+            // An escape: decode the string (rare; a malformed one goes to the full check).
+            Some(_) => name_with_escapes_allowed(rest),
+            None => None,
         },
-        _ => false,
+        _ => None,
     }
+}
+
+/// [`event_name_allowed`] for a name string with an escape (0 when allowed).
+fn name_with_escapes_allowed(rest: &str) -> Option<usize> {
+    let mut de = serde_json::Deserializer::from_str(rest);
+    <String as serde::Deserialize>::deserialize(&mut de)
+        .is_ok_and(|name| !is_reserved_event(&name))
+        .then_some(0)
 }
 
 /// Reads `<type>[<attachments>-][<namespace>,][<ack id>]` and returns the header with the
@@ -604,13 +677,16 @@ fn parse_header(text: &str, limits: &DecodeLimits) -> Result<(Head, usize), Deco
         if digits == 0 || b.get(i + digits) != Some(&b'-') {
             return Err(DecodeError::IllegalAttachments);
         }
-        let too_many = DecodeError::TooManyAttachments {
-            max: limits.max_attachments,
-        };
-        attachments = parse_u64(&b[i..i + digits])
+        // Not `ok_or`: the error would be built and dropped on every call.
+        let Some(n) = parse_u64(&b[i..i + digits])
             .and_then(|n| usize::try_from(n).ok())
             .filter(|&n| n <= limits.max_attachments)
-            .ok_or(too_many)?;
+        else {
+            return Err(DecodeError::TooManyAttachments {
+                max: limits.max_attachments,
+            });
+        };
+        attachments = n;
         i += digits + 1;
     }
 
@@ -752,30 +828,69 @@ mod tests {
         }
     }
 
-    /// The bytes [`special_bytes`] must flag, one by one.
-    fn special_reference(word: u64) -> u64 {
-        word.to_le_bytes()
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| matches!(c, b'\\' | b'_' | b'e' | b'E'))
-            .fold(0, |m, (i, _)| m | 0x80 << (8 * i))
+    /// What [`placeholders_at_sight`] decides on a short text, one byte at a time (the scan
+    /// before the table of byte kinds).
+    fn at_sight_reference(json: &str, attachments: usize) -> bool {
+        let b = json.as_bytes();
+        assert!(b.len() <= SHORT_SCAN);
+        if attachments == 0 || attachments > 64 {
+            return false;
+        }
+        if b.len() >= 2 * DEEP && b.iter().filter(|&&c| c == b'[' || c == b'{').count() >= DEEP {
+            return false;
+        }
+        let mut places = Placeholders {
+            b,
+            attachments,
+            seen: 0,
+            found: 0,
+        };
+        for (at, &c) in b.iter().enumerate() {
+            let plain = match c {
+                b'\\' => false,
+                b'e' | b'E' => !at
+                    .checked_sub(1)
+                    .is_some_and(|p| b[p].is_ascii_digit() || b[p] == b'.'),
+                b'_' => places.key_at(at),
+                _ => true,
+            };
+            if !plain {
+                return false;
+            }
+        }
+        places.found == attachments
     }
 
     #[test]
-    fn special_bytes_flags_exactly_the_special_bytes() {
+    fn scan_table_kinds() {
         for c in 0..=255u8 {
-            for pos in 0..8 {
-                let mut bytes = [b'a'; 8];
-                bytes[pos] = c;
-                let word = u64::from_le_bytes(bytes);
-                assert_eq!(special_bytes(word), special_reference(word), "{c} at {pos}");
-                // Next to every other byte value too (no carry between bytes).
-                for d in 0..=255u8 {
-                    let mut bytes = [d; 8];
-                    bytes[pos] = c;
-                    let word = u64::from_le_bytes(bytes);
-                    assert_eq!(special_bytes(word), special_reference(word));
-                }
+            let expected = match c {
+                b'\\' => ESCAPE,
+                b'_' => KEY,
+                b'e' | b'E' => EXP,
+                b'0'..=b'9' | b'.' => NUMBER,
+                _ => 0,
+            };
+            assert_eq!(SCAN[usize::from(c)], expected, "{c}");
+        }
+    }
+
+    #[test]
+    fn exponents_across_groups_of_eight() {
+        let ph = r#"{"_placeholder":true,"num":0}"#;
+        // A digit at the end of one group of eight, its exponent at the start of the next,
+        // at every offset; and an `e` after other bytes.
+        for pad in 0..16 {
+            let p = "p".repeat(pad);
+            for (mid, expected) in [
+                ("1e5", false),
+                ("1.5E5", false),
+                ("1x5", true),
+                ("xe5", true),
+            ] {
+                let json = format!(r#"["a{p}",{mid},{ph}]"#);
+                assert_eq!(placeholders_at_sight(&json, 1), expected, "{json}");
+                assert_eq!(at_sight_reference(&json, 1), expected, "{json}");
             }
         }
     }
@@ -800,8 +915,25 @@ mod tests {
         }
 
         #[test]
-        fn special_bytes_matches_the_reference(word in proptest::prelude::any::<u64>()) {
-            proptest::prop_assert_eq!(special_bytes(word), special_reference(word));
+        fn placeholders_at_sight_matches_the_byte_scan(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    r#"{"_placeholder":true,"num":0}"#, r#"{"_placeholder":true,"num":1}"#,
+                    r#"{"_placeholder":true,"num":01}"#, r#"{"_placeholder":false,"num":0}"#,
+                    "_placeholder", "_", "\\", "e", "E", "d", "^", "]", ".", "0", "9", "1e5",
+                    "2.E1", "a", "\"", ",", "[", "{", "}", " ", "é", "\u{1}", "eeeeeee",
+                ]),
+                0..24,
+            ),
+            attachments in 0..3usize,
+        ) {
+            let json = format!("[\"a\",{}]", parts.concat());
+            proptest::prop_assume!(json.len() <= SHORT_SCAN);
+            proptest::prop_assert_eq!(
+                placeholders_at_sight(&json, attachments),
+                at_sight_reference(&json, attachments),
+                "{}", json
+            );
         }
     }
 

@@ -70,6 +70,9 @@ pub struct PacketRef<'a> {
     ack: Option<AckId>,
     ns: &'a str,
     json: &'a str,
+    /// Where the arguments of an EVENT start in `json`, found by `parse`: right after an event
+    /// name that is a plain string (see `decoder::check_payload`); 0 when not known.
+    args_at: usize,
 }
 
 impl<'a> PacketRef<'a> {
@@ -86,7 +89,7 @@ impl<'a> PacketRef<'a> {
         let (head, start) = check_text(text, limits)?;
         // The header is ASCII: `start` is a char boundary.
         let json = text.get(start..).unwrap_or_default();
-        check_payload(&head, json, true)?;
+        let args_at = check_payload::<true>(&head, json, true)?;
         let (ns_start, ns_end) = head.ns;
         // Both come from the header parse: ASCII positions, char boundaries.
         let ns = if ns_start < ns_end {
@@ -100,6 +103,7 @@ impl<'a> PacketRef<'a> {
             ack: head.ack,
             ns,
             json,
+            args_at,
         })
     }
 
@@ -189,7 +193,7 @@ impl<'a> PacketRef<'a> {
     /// malformed.
     pub fn event_args<T: Deserialize<'a>>(&self, attachments: &'a [Bytes]) -> Result<T, ArgsError> {
         self.count(attachments)?;
-        crate::de::args(self.json, attachments, true)
+        crate::de::args(self.json, attachments, self.args_at)
     }
 
     /// Deserialises the arguments of an ACK, as [`Payload::ack_args`] does (see
@@ -200,7 +204,7 @@ impl<'a> PacketRef<'a> {
     /// As [`event_args`](Self::event_args).
     pub fn ack_args<T: Deserialize<'a>>(&self, attachments: &'a [Bytes]) -> Result<T, ArgsError> {
         self.count(attachments)?;
-        crate::de::args(self.json, attachments, false)
+        crate::de::args(self.json, attachments, crate::de::NO_NAME)
     }
 
     /// Deserialises the whole JSON value, as [`Payload::deserialize`] does (see

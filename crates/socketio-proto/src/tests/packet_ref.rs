@@ -287,3 +287,61 @@ fn typed_reads_match_the_payload() {
         Err(ArgsError::Deserialize(_))
     ));
 }
+
+/// `parse` keeps where the arguments start after a plain event name; the reader then starts
+/// there, and must read what it reads when it looks for the name's end itself.
+#[cfg(feature = "serde")]
+#[test]
+fn arguments_after_a_name_read_with_the_header() {
+    use serde_json::Value;
+
+    let cases = [
+        // Plain names, with and without arguments and whitespace.
+        (r#"2["a",1,"x"]"#, true),
+        (r#"2[ "a" , 1 ,"x"]"#, true),
+        ("2[\"a\"\n,\t1]", true),
+        (r#"2["a"]"#, true),
+        (r#"2["a" ]"#, true),
+        (r#"2["é",[1]]"#, true),
+        (r#"2["",{}]"#, true),
+        // Not a plain name: the reader reads it as before.
+        (r#"2["\u0061",1]"#, true),
+        (r#"2[7,1]"#, true),
+        (r#"2[-1.5e3,1]"#, true),
+        // Malformed after the name: refused by the reader either way.
+        (r#"2["a" 1]"#, false),
+        (r#"2["a",]"#, false),
+        (r#"2["a","#, false),
+        (r#"2["a""#, false),
+        (r#"2["a"]]"#, false),
+        (r#"2["a"}"#, false),
+        // A control character in the name: accepted at once, refused by the reader.
+        ("2[\"a\u{1}\",1]", false),
+        ("2[\"\u{1f}\"]", false),
+    ];
+    for (text, ok) in cases {
+        let p = checked(text, &[]).unwrap();
+        let mut d = Decoder::new(DecodeLimits::default()).defer_json_check(true);
+        let packet = d.decode_text(text.into()).unwrap().unwrap();
+        let payload = packet.payload().unwrap();
+        let by_ref = p.event_args::<Vec<Value>>(&[]);
+        assert_eq!(by_ref, payload.event_args::<Vec<Value>>(), "{text}");
+        assert_eq!(by_ref.is_ok(), ok, "{text}");
+        assert_eq!(
+            p.event_args::<(i64, String)>(&[]),
+            payload.event_args::<(i64, String)>(),
+            "{text}"
+        );
+        assert_eq!(
+            p.event_args::<()>(&[]),
+            payload.event_args::<()>(),
+            "{text}"
+        );
+    }
+    // A binary packet's arguments, after the name.
+    let text = format!(r#"51-[ "up" ,"a.bin",{PH0}]"#);
+    let atts = [Bytes::from_static(b"xy")];
+    let p = checked(&text, &atts).unwrap();
+    let (name, data): (String, crate::Binary) = p.event_args(&atts).unwrap();
+    assert_eq!((name.as_str(), &data[..]), ("a.bin", &b"xy"[..]));
+}
