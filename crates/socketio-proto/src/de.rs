@@ -11,6 +11,7 @@ use serde::de::{
 
 use crate::decoder::string_stop;
 use crate::error::ArgsError;
+use crate::json_de::Fast;
 use crate::packet::Payload;
 use crate::ser::Binary;
 
@@ -143,6 +144,11 @@ pub(crate) fn deserialize<'de, T: Deserialize<'de>>(
     atts: &'de [Bytes],
 ) -> Result<T, ArgsError> {
     let _scope = Scope::enter(atts);
+    if atts.is_empty()
+        && let Ok(v) = read_whole(json)
+    {
+        return Ok(v);
+    }
     let mut de = serde_json::Deserializer::from_str(json);
     let v = if atts.is_empty() {
         T::deserialize(&mut de)
@@ -154,6 +160,23 @@ pub(crate) fn deserialize<'de, T: Deserialize<'de>>(
     };
     let v = v.and_then(|v| de.end().map(|()| v)).map_err(err)?;
     Ok(v)
+}
+
+/// `json` read whole by [`Fast`]: as serde_json reads it, or an error where it gives up.
+pub(crate) fn read_whole<'de, T: Deserialize<'de>>(json: &'de str) -> Result<T, serde_json::Error> {
+    let mut fast = Fast::new(json);
+    let v = T::deserialize(&mut fast)?;
+    // Whitespace may follow the value, nothing else (serde_json's `end`).
+    match json.get(fast.offset()..) {
+        Some(rest)
+            if rest
+                .bytes()
+                .all(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r')) =>
+        {
+            Ok(v)
+        }
+        _ => Err(de::Error::custom("trailing characters")),
+    }
 }
 
 /// [`args`]'s `name` for an ACK: no event name.
@@ -172,29 +195,43 @@ pub(crate) fn args<'de, T: Deserialize<'de>>(
     name: usize,
 ) -> Result<T, ArgsError> {
     let _scope = Scope::enter(atts);
+    // The elements are first read by the crate's own reader; where it gives up (anything
+    // unusual, any error), serde_json reads the arguments again and its result is the one
+    // returned (see `json_de`).
+    if let Ok(v) = read_args(json, atts, name, true) {
+        return Ok(v);
+    }
+    read_args(json, atts, name, false).map_err(err)
+}
+
+/// [`args`] with the elements read by [`Fast`] (`fast`) or by serde_json.
+#[inline]
+pub(crate) fn read_args<'de, T: Deserialize<'de>>(
+    json: &'de str,
+    atts: &'de [Bytes],
+    name: usize,
+    fast: bool,
+) -> Result<T, serde_json::Error> {
     // No payload means no arguments.
     let empty = json.is_empty();
     let json = if empty { "[]" } else { json };
-    let read = || {
-        let mut seq = ArgSeq::open(json, atts)?;
-        if name != NO_NAME && !empty {
-            if name != FIND_NAME {
-                // The name was read with the header: the arguments follow it.
-                seq.name_read(name);
-            } else {
-                seq.skip_name()?;
-            }
+    let mut seq = ArgSeq::open(json, atts, fast)?;
+    if name != NO_NAME && !empty {
+        if name != FIND_NAME {
+            // The name was read with the header: the arguments follow it.
+            seq.name_read(name);
+        } else {
+            seq.skip_name()?;
         }
-        // Placeholders are resolved element by element (see `ElementDe`), not by the
-        // argument layer.
-        let v = T::deserialize(Args {
-            seq: &mut seq,
-            atts: &[],
-        })?;
-        seq.finish()?;
-        Ok(v)
-    };
-    read().map_err(err)
+    }
+    // Placeholders are resolved element by element (see `ElementDe`), not by the
+    // argument layer.
+    let v = T::deserialize(Args {
+        seq: &mut seq,
+        atts: &[],
+    })?;
+    seq.finish()?;
+    Ok(v)
 }
 
 fn err(e: serde_json::Error) -> ArgsError {
@@ -218,12 +255,14 @@ struct ArgSeq<'de> {
     started: bool,
     /// Whether the closing `]` was read.
     closed: bool,
+    /// Whether elements are read by [`Fast`] rather than serde_json.
+    fast: bool,
 }
 
 impl<'de> ArgSeq<'de> {
     /// Reads the opening `[`.
     #[inline]
-    fn open(json: &'de str, atts: &'de [Bytes]) -> Result<Self, serde_json::Error> {
+    fn open(json: &'de str, atts: &'de [Bytes], fast: bool) -> Result<Self, serde_json::Error> {
         let i = skip_ws(json.as_bytes(), 0);
         if json.as_bytes().get(i) != Some(&b'[') {
             return Err(de::Error::custom("expected an array of arguments"));
@@ -234,6 +273,7 @@ impl<'de> ArgSeq<'de> {
             pos: i + 1,
             started: false,
             closed: false,
+            fast,
         })
     }
 
@@ -278,6 +318,12 @@ impl<'de> ArgSeq<'de> {
             .json
             .get(self.pos..)
             .ok_or_else(|| de::Error::custom("argument outside the text"))?;
+        if self.fast && self.atts.is_empty() {
+            let mut de = Fast::new(rest);
+            let v = seed.deserialize(&mut de)?;
+            self.pos += de.offset();
+            return Ok(v);
+        }
         if self.atts.is_empty() {
             // Nothing to resolve: serde_json as it is.
             let mut de = serde_json::Deserializer::from_str(rest);
@@ -290,6 +336,7 @@ impl<'de> ArgSeq<'de> {
             rest,
             atts: self.atts,
             consumed: &mut consumed,
+            fast: self.fast,
         })?;
         self.pos += consumed;
         Ok(v)
@@ -824,6 +871,8 @@ struct ElementDe<'a, 'de> {
     rest: &'de str,
     atts: &'de [Bytes],
     consumed: &'a mut usize,
+    /// Whether [`Fast`] reads the argument rather than serde_json.
+    fast: bool,
 }
 
 impl<'de> ElementDe<'_, 'de> {
@@ -851,6 +900,20 @@ impl<'de> ElementDe<'_, 'de> {
 /// deserializer method `$method`, and records how much of the text it took.
 macro_rules! element_full {
     ($self:ident, $method:ident($($arg:expr),*)) => {{
+        if $self.fast {
+            let mut de = Fast::new($self.rest);
+            let v = if $self.atts.is_empty() {
+                (&mut de).$method($($arg),*)
+            } else {
+                Wrap {
+                    inner: &mut de,
+                    atts: $self.atts,
+                }
+                .$method($($arg),*)
+            }?;
+            *$self.consumed = de.offset();
+            return Ok(v);
+        }
         let mut de = serde_json::Deserializer::from_str($self.rest);
         let v = if $self.atts.is_empty() {
             (&mut de).$method($($arg),*)

@@ -69,6 +69,8 @@ mod decoder;
 mod error;
 #[cfg(feature = "serde")]
 mod json;
+#[cfg(feature = "serde")]
+mod json_de;
 mod namespace;
 mod packet;
 mod packet_ref;

@@ -5,6 +5,8 @@ mod conformance;
 mod hostile;
 #[cfg(feature = "serde")]
 mod json;
+#[cfg(feature = "serde")]
+mod json_de;
 mod packet_ref;
 mod props;
 #[cfg(feature = "serde")]
