@@ -591,16 +591,56 @@ pub(crate) fn string_stop(b: &[u8], controls: bool) -> Option<usize> {
     // The high bit of each byte below 0x20: exact too (bytes with the high bit set are not
     // below 0x20, and the sum of the low seven bits does not carry out of its byte).
     let below_space = |word: u64| !(((word & LOW7) + ONES * (0x80 - 0x20)) | word) & !LOW7;
-    let mut chunks = b.chunks_exact(8);
-    let mut base = 0;
-    for chunk in chunks.by_ref() {
+    let stops = |word: u64| {
+        let hits = eq(word, b'"') | eq(word, b'\\');
+        if controls {
+            hits | below_space(word)
+        } else {
+            hits
+        }
+    };
+    // Whether `word` holds a stop: exact as to whether, not as to where (a borrow out of a
+    // byte that is a stop may mark the bytes above it), and cheaper than `stops`.
+    let maybe_stop = |word: u64| {
+        let quote = word ^ (ONES * u64::from(b'"'));
+        let backslash = word ^ (ONES * u64::from(b'\\'));
+        let mut any =
+            (quote.wrapping_sub(ONES) & !quote) | (backslash.wrapping_sub(ONES) & !backslash);
+        if controls {
+            any |= word.wrapping_sub(ONES * 0x20) & !word;
+        }
+        any & !LOW7
+    };
+    let load = |chunk: &[u8]| {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
-        let mut hits = eq(word, b'"') | eq(word, b'\\');
-        if controls {
-            hits |= below_space(word);
+        u64::from_le_bytes(word)
+    };
+    let mut base = 0;
+    // A short string (an event name, a key) ends in its first word.
+    if let Some(first) = b.first_chunk::<8>() {
+        let hits = stops(u64::from_le_bytes(*first));
+        if hits != 0 {
+            return Some((hits.trailing_zeros() / 8) as usize);
         }
+        base = 8;
+        // A long one: 32 bytes at a time, one branch for four words, up to the block that
+        // holds the stop.
+        while let Some(block) = b.get(base..).and_then(<[u8]>::first_chunk::<32>) {
+            let any = maybe_stop(load(&block[..8]))
+                | maybe_stop(load(&block[8..16]))
+                | maybe_stop(load(&block[16..24]))
+                | maybe_stop(load(&block[24..]));
+            if any != 0 {
+                break;
+            }
+            base += 32;
+        }
+    }
+    let rest = b.get(base..).unwrap_or_default();
+    let mut chunks = rest.chunks_exact(8);
+    for chunk in chunks.by_ref() {
+        let hits = stops(load(chunk));
         if hits != 0 {
             return Some(base + (hits.trailing_zeros() / 8) as usize);
         }
@@ -906,6 +946,22 @@ mod tests {
                 0..40,
             ),
         ) {
+            for controls in [false, true] {
+                let expected = b
+                    .iter()
+                    .position(|&c| c == b'"' || c == b'\\' || (controls && c < 0x20));
+                proptest::prop_assert_eq!(string_stop(&b, controls), expected);
+            }
+        }
+
+        #[test]
+        fn string_stop_finds_the_first_stop_after_a_long_clean_run(
+            clean in 0_usize..150,
+            fill in proptest::sample::select(vec![b'a', b' ', 0x7f, 0x80, 0xff, 0x21, 0x5b, 0x5d]),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+        ) {
+            let mut b = vec![fill; clean];
+            b.extend_from_slice(&tail);
             for controls in [false, true] {
                 let expected = b
                     .iter()

@@ -61,7 +61,13 @@
 // The documentation points at the serde helpers (`Packet::event`, `Payload::event_args`,
 // `Binary`, ...) wherever they are the way to do something; without the `serde` feature those
 // items do not exist and the links render as plain text.
-#![cfg_attr(not(feature = "serde"), allow(rustdoc::broken_intra_doc_links))]
+#![cfg_attr(
+    not(feature = "serde"),
+    allow(
+        rustdoc::broken_intra_doc_links,
+        reason = "the serde helpers the documentation points at exist with the `serde` feature"
+    )
+)]
 
 #[cfg(feature = "serde")]
 mod de;
@@ -69,7 +75,6 @@ mod decoder;
 mod error;
 #[cfg(feature = "serde")]
 mod json;
-#[cfg(feature = "serde")]
 mod json_de;
 mod namespace;
 mod packet;

@@ -10,6 +10,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::error::DecodeError;
+use crate::json_de::Fast;
 use crate::packet::PacketType;
 
 /// Event names the reference parser rejects on receive.
@@ -39,7 +40,7 @@ pub(crate) fn validate(ty: PacketType, json: &str, attachments: usize) -> Result
     if ty.is_binary() && attachments > fits {
         return Err(DecodeError::UnreferencedAttachment(fits));
     }
-    let mut ctx = Ctx {
+    let new_ctx = || Ctx {
         failure: None,
         seen: if ty.is_binary() {
             Some(vec![false; attachments])
@@ -47,42 +48,45 @@ pub(crate) fn validate(ty: PacketType, json: &str, attachments: usize) -> Result
             None
         },
     };
-    let mut de = serde_json::Deserializer::from_str(json);
-    let res = match ty {
-        PacketType::Connect => de.deserialize_any(Top {
-            ty,
-            ctx: &mut ctx,
-            kind: TopKind::Object,
-        }),
-        PacketType::ConnectError => de.deserialize_any(Top {
-            ty,
-            ctx: &mut ctx,
-            kind: TopKind::ObjectOrString,
-        }),
-        PacketType::Event | PacketType::BinaryEvent => de.deserialize_any(Top {
-            ty,
-            ctx: &mut ctx,
-            kind: TopKind::EventArray,
-        }),
-        PacketType::Ack | PacketType::BinaryAck => de.deserialize_any(Top {
-            ty,
-            ctx: &mut ctx,
-            kind: TopKind::Array,
-        }),
-        // The decoder never passes a payload for a DISCONNECT.
-        PacketType::Disconnect => return Err(DecodeError::InvalidPayload(ty)),
+    // The crate's own reader first: where it completes, serde_json would have made the same
+    // visitor calls and accepted the text (see `json_de`). Where it gives up, or the shape is
+    // wrong, serde_json checks the text again and its verdict is the one reported.
+    let mut ctx = new_ctx();
+    let mut fast = Fast::new(json);
+    let done = check(ty, &mut fast, &mut ctx).is_ok()
+        && ctx.failure.is_none()
+        && json.get(fast.offset()..).is_some_and(|rest| {
+            rest.bytes()
+                .all(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+        });
+    if !done {
+        ctx = new_ctx();
+        let mut de = serde_json::Deserializer::from_str(json);
+        let res = check(ty, &mut de, &mut ctx).and_then(|()| de.end());
+        if let Some(failure) = ctx.failure {
+            return Err(failure);
+        }
+        res.map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
     }
-    .and_then(|()| de.end());
-    if let Some(failure) = ctx.failure {
-        return Err(failure);
-    }
-    res.map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
     if let Some(seen) = ctx.seen
         && let Some(missing) = seen.iter().position(|s| !s)
     {
         return Err(DecodeError::UnreferencedAttachment(missing));
     }
     Ok(())
+}
+
+/// Walks `d` with the visitor for the payload of a `ty` packet.
+fn check<'de, D: Deserializer<'de>>(ty: PacketType, d: D, ctx: &mut Ctx) -> Result<(), D::Error> {
+    let kind = match ty {
+        PacketType::Connect => TopKind::Object,
+        PacketType::ConnectError => TopKind::ObjectOrString,
+        PacketType::Event | PacketType::BinaryEvent => TopKind::EventArray,
+        PacketType::Ack | PacketType::BinaryAck => TopKind::Array,
+        // The decoder never passes a payload for a DISCONNECT.
+        PacketType::Disconnect => return Err(ctx.fail(DecodeError::InvalidPayload(ty))),
+    };
+    d.deserialize_any(Top { ty, ctx, kind })
 }
 
 /// State shared by the visitors. A shape failure is recorded here (serde errors carry only a
