@@ -1,6 +1,6 @@
 //! Deserialising packet arguments into user types, placeholders resolved to attachments.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 
 use bytes::Bytes;
@@ -11,14 +11,11 @@ use serde::de::{
 
 use crate::decoder::string_stop;
 use crate::error::ArgsError;
-use crate::json_de::Fast;
+use crate::json_de::{Fast, RESOLVED, exact_placeholder, resolve};
 use crate::packet::Payload;
 use crate::ser::Binary;
 
 thread_local! {
-    /// The attachment a placeholder just resolved to, so that a [`Binary`] can take its
-    /// `Bytes` instead of copying the slice it is handed.
-    static RESOLVED: RefCell<Option<Bytes>> = const { RefCell::new(None) };
     /// Set while the arguments of a payload without attachments are deserialised: there, a
     /// [`Binary`] can only be an error (nothing for a placeholder to resolve to), as it is
     /// when the placeholder wrapper is in place.
@@ -318,8 +315,8 @@ impl<'de> ArgSeq<'de> {
             .json
             .get(self.pos..)
             .ok_or_else(|| de::Error::custom("argument outside the text"))?;
-        if self.fast && self.atts.is_empty() {
-            let mut de = Fast::new(rest);
+        if self.fast {
+            let mut de = Fast::with_attachments(rest, self.atts);
             let v = seed.deserialize(&mut de)?;
             self.pos += de.offset();
             return Ok(v);
@@ -336,7 +333,6 @@ impl<'de> ArgSeq<'de> {
             rest,
             atts: self.atts,
             consumed: &mut consumed,
-            fast: self.fast,
         })?;
         self.pos += consumed;
         Ok(v)
@@ -843,25 +839,6 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Wrap<'de, D> {
     }
 }
 
-/// Hands attachment `num` to `visitor` as borrowed bytes (a [`Binary`] takes the `Bytes`
-/// itself, see [`RESOLVED`]).
-fn resolve<'de, V: Visitor<'de>, E: de::Error>(
-    atts: &'de [Bytes],
-    num: u64,
-    visitor: V,
-) -> Result<V::Value, E> {
-    let att = usize::try_from(num)
-        .ok()
-        .and_then(|n| atts.get(n))
-        .ok_or_else(|| E::custom(format_args!("placeholder {num} has no attachment")))?;
-    // `with` + `replace`, not `set`: `set` takes the slower lazy initialisation path on every
-    // call.
-    RESOLVED.with(|r| r.replace(Some(att.clone())));
-    let v = visitor.visit_borrowed_bytes(att);
-    drop(RESOLVED.with(RefCell::take));
-    v
-}
-
 /// One argument of the packet's array, as a deserializer: serde_json on the text from the
 /// argument on (through [`Wrap`] when the payload has attachments), except that a request
 /// for bytes on a placeholder written exactly as encoders write it,
@@ -871,28 +848,16 @@ struct ElementDe<'a, 'de> {
     rest: &'de str,
     atts: &'de [Bytes],
     consumed: &'a mut usize,
-    /// Whether [`Fast`] reads the argument rather than serde_json.
-    fast: bool,
 }
 
 impl<'de> ElementDe<'_, 'de> {
     /// The index and the length of the placeholder written exactly as encoders write it at
     /// the start of the text (digits without a leading zero, then `}`), if there is one.
     fn exact_placeholder(&self) -> Option<(u64, usize)> {
-        const HEAD: &[u8] = crate::decoder::PLACEHOLDER_HEAD;
         if self.atts.is_empty() {
             return None;
         }
-        let digits = self.rest.as_bytes().strip_prefix(HEAD)?;
-        let len = digits.iter().take_while(|c| c.is_ascii_digit()).count();
-        let plain = matches!(len, 1..=19) && (len == 1 || digits[0] != b'0');
-        if !plain || digits.get(len) != Some(&b'}') {
-            return None;
-        }
-        let num = digits[..len]
-            .iter()
-            .fold(0u64, |n, &c| n * 10 + u64::from(c - b'0'));
-        Some((num, HEAD.len() + len + 1))
+        exact_placeholder(self.rest)
     }
 }
 
@@ -900,20 +865,6 @@ impl<'de> ElementDe<'_, 'de> {
 /// deserializer method `$method`, and records how much of the text it took.
 macro_rules! element_full {
     ($self:ident, $method:ident($($arg:expr),*)) => {{
-        if $self.fast {
-            let mut de = Fast::new($self.rest);
-            let v = if $self.atts.is_empty() {
-                (&mut de).$method($($arg),*)
-            } else {
-                Wrap {
-                    inner: &mut de,
-                    atts: $self.atts,
-                }
-                .$method($($arg),*)
-            }?;
-            *$self.consumed = de.offset();
-            return Ok(v);
-        }
         let mut de = serde_json::Deserializer::from_str($self.rest);
         let v = if $self.atts.is_empty() {
             (&mut de).$method($($arg),*)

@@ -13,13 +13,56 @@
 //! It exists because serde_json spends most of a small payload's read in per-call set-up and
 //! byte-at-a-time string scanning; see `docs/ARCHITECTURE.md`, Decisions.
 
+use std::cell::RefCell;
+
+use bytes::Bytes;
 use serde::de::{
     DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
 };
 use serde_json::Error;
 use serde_json::de::StrRead;
 
-use crate::decoder::string_stop;
+use crate::decoder::{PLACEHOLDER_HEAD, string_stop};
+
+thread_local! {
+    /// The attachment a placeholder just resolved to, so that a `Binary` can take its
+    /// `Bytes` instead of copying the slice it is handed.
+    pub(crate) static RESOLVED: RefCell<Option<Bytes>> = const { RefCell::new(None) };
+}
+
+/// Hands attachment `num` to `visitor` as borrowed bytes (a `Binary` takes the `Bytes`
+/// itself, see [`RESOLVED`]).
+pub(crate) fn resolve<'de, V: Visitor<'de>, E: serde::de::Error>(
+    atts: &'de [Bytes],
+    num: u64,
+    visitor: V,
+) -> Result<V::Value, E> {
+    let att = usize::try_from(num)
+        .ok()
+        .and_then(|n| atts.get(n))
+        .ok_or_else(|| E::custom(format_args!("placeholder {num} has no attachment")))?;
+    // `with` + `replace`, not `set`: `set` takes the slower lazy initialisation path on every
+    // call.
+    RESOLVED.with(|r| r.replace(Some(att.clone())));
+    let v = visitor.visit_borrowed_bytes(att);
+    drop(RESOLVED.with(RefCell::take));
+    v
+}
+
+/// The index and the length of a placeholder written exactly as encoders write it,
+/// `{"_placeholder":true,"num":N}` (digits without a leading zero), at the start of `text`.
+pub(crate) fn exact_placeholder(text: &str) -> Option<(u64, usize)> {
+    let digits = text.as_bytes().strip_prefix(PLACEHOLDER_HEAD)?;
+    let len = digits.iter().take_while(|c| c.is_ascii_digit()).count();
+    let plain = matches!(len, 1..=19) && (len == 1 || digits[0] != b'0');
+    if !plain || digits.get(len) != Some(&b'}') {
+        return None;
+    }
+    let num = digits[..len]
+        .iter()
+        .fold(0u64, |n, &c| n * 10 + u64::from(c - b'0'));
+    Some((num, PLACEHOLDER_HEAD.len() + len + 1))
+}
 
 /// The struct name through which serde_json's `RawValue` asks for its text.
 const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
@@ -50,15 +93,40 @@ pub(crate) struct Fast<'de> {
     text: &'de str,
     pos: usize,
     depth: u32,
+    /// The payload's attachments, for placeholders read as bytes.
+    atts: &'de [Bytes],
 }
 
 impl<'de> Fast<'de> {
     pub(crate) fn new(text: &'de str) -> Self {
+        Self::with_attachments(text, &[])
+    }
+
+    /// A reader for a payload with attachments: a request for bytes on a placeholder written
+    /// exactly as encoders write it hands over its attachment (any other spelling is left to
+    /// serde_json and the placeholder wrapper).
+    pub(crate) fn with_attachments(text: &'de str, atts: &'de [Bytes]) -> Self {
         Self {
             text,
             pos: 0,
             depth: 0,
+            atts,
         }
+    }
+
+    /// Bytes: an exact placeholder's attachment.
+    fn bytes<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
+        if self.atts.is_empty() || self.peek() != Some(b'{') {
+            return Err(give_up());
+        }
+        let (num, len) = self
+            .text
+            .get(self.pos..)
+            .and_then(exact_placeholder)
+            .ok_or_else(give_up)?;
+        let v = resolve(self.atts, num, visitor)?;
+        self.pos += len;
+        Ok(v)
     }
 
     /// Where reading stopped: just past the last value read.
@@ -318,10 +386,17 @@ impl<'de> Deserializer<'de> for &mut Fast<'de> {
         deserialize_f32 deserialize_f64
     }
 
-    // serde_json reads 128-bit integers with a parser of their own; bytes, enums: rare in
-    // payloads without attachments.
+    // serde_json reads 128-bit integers with a parser of their own.
     give_up! {
-        deserialize_i128 deserialize_u128 deserialize_bytes deserialize_byte_buf
+        deserialize_i128 deserialize_u128
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.bytes(visitor)
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.bytes(visitor)
     }
 
     #[inline]
