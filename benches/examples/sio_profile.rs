@@ -10,7 +10,8 @@
 //! Operations: `typed_event`, `json_typed_event`, `typed_ack`, `json_typed_ack`,
 //! `ref_typed_event`, `ref_typed_ack`, `kept_typed_event`, `kept_typed_ack` (through one
 //! `Decoder` kept across calls, as a server keeps one per connection), `ref_typed_bin` (the same texts read through `PacketRef`, the attachment in hand), `typed_bin`,
-//! `json_typed_bin`, `typed_large`, `json_typed_large` (the 16 KiB event), `enc_event`,
+//! `json_typed_bin`, `dec_bin` / `dec_bin_full` (the binary event decoded, JSON check
+//! deferred or in full, no typed read), `typed_large`, `json_typed_large` (the 16 KiB event), `enc_event`,
 //! `enc_ack`, `enc_bin`, `enc_connect`, `enc_connect_once` (`Encoded::connect_ok`), `enc_large`, `json_enc_event`, `json_enc_bin`,
 //! `json_enc_large`, `enc_str1k`, `json_enc_str1k` (an event whose one argument is a 1 KiB
 //! ASCII string); `enc_bin_ack`, `enc_connect_nsp`, `enc_ack_nsp` (`/custom_nsp`), and
@@ -137,6 +138,15 @@ fn ours_typed_bin(text: Utf8Bytes, a: Bytes) -> (Data, Binary) {
     d.decode_text(text).unwrap();
     let p = d.decode_binary(a).unwrap().unwrap();
     p.payload().unwrap().event_args().unwrap()
+}
+
+/// The binary event decoded into a `Packet` with the JSON check deferred (`deferred`) or in
+/// full, and dropped: what the decoder costs before any typed read.
+#[inline(never)]
+fn ours_decode_bin(text: Utf8Bytes, a: Bytes, deferred: bool) {
+    let mut d = Decoder::new(DecodeLimits::default()).defer_json_check(deferred);
+    d.decode_text(text).unwrap();
+    drop(d.decode_binary(a).unwrap().unwrap());
 }
 
 /// The binary event read in place, its attachment in hand (as a runtime that gathers the
@@ -369,6 +379,8 @@ fn main() {
                 black_box(btext.clone()),
                 att.clone(),
             ))),
+            "dec_bin" => ours_decode_bin(black_box(btext.clone()), att.clone(), true),
+            "dec_bin_full" => ours_decode_bin(black_box(btext.clone()), att.clone(), false),
             "json_typed_bin" => drop(black_box(json_typed_bin(black_box(bbody)))),
             "enc_event" => drop(black_box(ours_encode_event(&ns, black_box(&data)))),
             "enc_ack" => drop(black_box(ours_encode_ack(&ns, black_box(&data)))),
