@@ -581,56 +581,68 @@ fn numbers_in_range(b: &[u8]) -> bool {
 /// for a short event name is one step.
 #[inline]
 pub(crate) fn string_stop(b: &[u8], controls: bool) -> Option<usize> {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    // The high bit of each byte of `word` equal to `c`: exact, no carry crosses a byte.
-    let eq = |word: u64, c: u8| {
+    // A short string (an event name, a key) ends in its first word: inline; the rest of a
+    // longer one out of line.
+    if let Some(first) = b.first_chunk::<8>() {
+        let hits = stops(u64::from_le_bytes(*first), controls);
+        if hits != 0 {
+            return Some((hits.trailing_zeros() / 8) as usize);
+        }
+    }
+    string_stop_after_first(b, controls)
+}
+
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// The high bit of each byte of `word` that is `"`, `\` or (with `controls`) below 0x20:
+/// exact, no carry or borrow crosses a byte.
+#[inline(always)]
+fn stops(word: u64, controls: bool) -> u64 {
+    let eq = |c: u8| {
         let t = word ^ (ONES * u64::from(c));
         !((((t & LOW7) + LOW7) | t) | LOW7)
     };
-    // The high bit of each byte below 0x20: exact too (bytes with the high bit set are not
-    // below 0x20, and the sum of the low seven bits does not carry out of its byte).
-    let below_space = |word: u64| !(((word & LOW7) + ONES * (0x80 - 0x20)) | word) & !LOW7;
-    let stops = |word: u64| {
-        let hits = eq(word, b'"') | eq(word, b'\\');
-        if controls {
-            hits | below_space(word)
-        } else {
-            hits
-        }
-    };
-    // Whether `word` holds a stop: exact as to whether, not as to where (a borrow out of a
-    // byte that is a stop may mark the bytes above it), and cheaper than `stops`.
-    let maybe_stop = |word: u64| {
-        let quote = word ^ (ONES * u64::from(b'"'));
-        let backslash = word ^ (ONES * u64::from(b'\\'));
-        let mut any =
-            (quote.wrapping_sub(ONES) & !quote) | (backslash.wrapping_sub(ONES) & !backslash);
-        if controls {
-            any |= word.wrapping_sub(ONES * 0x20) & !word;
-        }
-        any & !LOW7
-    };
+    let hits = eq(b'"') | eq(b'\\');
+    if controls {
+        // Bytes with the high bit set are not below 0x20, and the sum of the low seven bits
+        // does not carry out of its byte.
+        hits | (!(((word & LOW7) + ONES * (0x80 - 0x20)) | word) & !LOW7)
+    } else {
+        hits
+    }
+}
+
+/// Whether `word` holds a stop: exact as to whether, not as to where (a borrow out of a byte
+/// that is a stop may mark the bytes above it), and cheaper than [`stops`].
+#[inline(always)]
+fn maybe_stop(word: u64, controls: bool) -> u64 {
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let mut any = (quote.wrapping_sub(ONES) & !quote) | (backslash.wrapping_sub(ONES) & !backslash);
+    if controls {
+        any |= word.wrapping_sub(ONES * 0x20) & !word;
+    }
+    any & !LOW7
+}
+
+/// [`string_stop`] past a first word without a stop (or in a text shorter than a word).
+#[inline(never)]
+fn string_stop_after_first(b: &[u8], controls: bool) -> Option<usize> {
     let load = |chunk: &[u8]| {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
         u64::from_le_bytes(word)
     };
     let mut base = 0;
-    // A short string (an event name, a key) ends in its first word.
-    if let Some(first) = b.first_chunk::<8>() {
-        let hits = stops(u64::from_le_bytes(*first));
-        if hits != 0 {
-            return Some((hits.trailing_zeros() / 8) as usize);
-        }
+    if b.len() >= 8 {
         base = 8;
-        // A long one: 32 bytes at a time, one branch for four words, up to the block that
-        // holds the stop.
+        // 32 bytes at a time, one branch for four words, up to the block that holds the stop.
         while let Some(block) = b.get(base..).and_then(<[u8]>::first_chunk::<32>) {
-            let any = maybe_stop(load(&block[..8]))
-                | maybe_stop(load(&block[8..16]))
-                | maybe_stop(load(&block[16..24]))
-                | maybe_stop(load(&block[24..]));
+            let any = maybe_stop(load(&block[..8]), controls)
+                | maybe_stop(load(&block[8..16]), controls)
+                | maybe_stop(load(&block[16..24]), controls)
+                | maybe_stop(load(&block[24..]), controls);
             if any != 0 {
                 break;
             }
@@ -640,7 +652,7 @@ pub(crate) fn string_stop(b: &[u8], controls: bool) -> Option<usize> {
     let rest = b.get(base..).unwrap_or_default();
     let mut chunks = rest.chunks_exact(8);
     for chunk in chunks.by_ref() {
-        let hits = stops(load(chunk));
+        let hits = stops(load(chunk), controls);
         if hits != 0 {
             return Some(base + (hits.trailing_zeros() / 8) as usize);
         }
