@@ -3,12 +3,15 @@
 //! It reads objects, arrays, strings without escapes, integers of up to 18 digits, `true`,
 //! `false` and `null`, and it makes exactly the visitor calls serde_json makes for them
 //! (`visit_borrowed_str`, `visit_u64`/`visit_i64`, `visit_map`/`visit_seq`, `visit_some`,
-//! ...), so a `Deserialize` impl cannot tell the two apart. Everything else (an escape, a
-//! fraction or an exponent, a longer integer, `-0`, which serde_json reads as a float, deep
-//! nesting, a map key read as a number, an enum, bytes, serde_json's private raw-value type)
-//! and every error make it give up: the caller then reads the same text again with
-//! serde_json, whose result (value or error) is the one returned. So this reader never
-//! decides that a text is wrong, and where it succeeds, its result is serde_json's.
+//! ...), so a `Deserialize` impl cannot tell the two apart. A string with escapes and any
+//! other number (a fraction, an exponent, a longer integer, `-0`, which serde_json reads as a
+//! float) are handed to serde_json itself, that token alone, with the method the visitor asked
+//! for. A request for bytes on a placeholder written exactly as encoders write it resolves to
+//! its attachment. Everything else (deep nesting, a map key read as a number, an enum, other
+//! bytes, 128-bit integers, serde_json's private raw-value type) and every error make it give
+//! up: the caller then reads the same text again with serde_json, whose result (value or
+//! error) is the one returned. So this reader never decides that a text is wrong, and where it
+//! succeeds, its result is serde_json's.
 //!
 //! It exists because serde_json spends most of a small payload's read in per-call set-up and
 //! byte-at-a-time string scanning; see `docs/ARCHITECTURE.md`, Decisions.
@@ -98,6 +101,7 @@ pub(crate) struct Fast<'de> {
 }
 
 impl<'de> Fast<'de> {
+    /// A reader for a payload without attachments.
     pub(crate) fn new(text: &'de str) -> Self {
         Self::with_attachments(text, &[])
     }
