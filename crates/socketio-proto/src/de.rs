@@ -111,7 +111,8 @@ impl Payload {
     ///
     /// [`ArgsError::Deserialize`] when the arguments do not match `T`.
     pub fn event_args<'de, T: Deserialize<'de>>(&'de self) -> Result<T, ArgsError> {
-        args(self.json(), self.attachments(), FIND_NAME)
+        // `args_at` is `FIND_NAME` (0) when the decoder did not find the name's end.
+        args(self.json(), self.attachments(), self.args_at())
     }
 
     /// Deserialises the arguments of an ACK: all the elements of the array (see

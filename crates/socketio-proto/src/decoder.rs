@@ -115,6 +115,8 @@ struct Pending {
     /// The declared attachment count.
     expected: usize,
     json: Utf8Bytes,
+    /// Where the arguments start after a plain event name (0: not known).
+    args_at: usize,
     attachments: Vec<Bytes>,
     bytes: usize,
 }
@@ -221,14 +223,21 @@ impl Decoder {
         let (head, start) = check_text(&text, &self.limits)?;
         // The header is ASCII, so `start` is a char boundary.
         let json = text.tail(start).unwrap_or_default();
-        check_payload::<false>(&head, &json, self.defer_json)?;
+        let args_at = check_payload::<true>(&head, &json, self.defer_json)?;
         let ns = match head.ns {
             (start, end) if start < end => Namespace::checked(text.slice(start..end)),
             _ => Namespace::main(),
         };
         if head.attachments == 0 {
             // `50-[...]` is complete at once, and nothing is left waiting (CVE-2026-69185).
-            return Ok(Some(build(head.ty, ns, head.ack, json, Vec::new())));
+            return Ok(Some(build(
+                head.ty,
+                ns,
+                head.ack,
+                json,
+                args_at,
+                Vec::new(),
+            )));
         }
         self.pending = Some(Pending {
             ty: head.ty,
@@ -238,6 +247,7 @@ impl Decoder {
             attachments: Vec::with_capacity(head.attachments),
             bytes: text.len(),
             json,
+            args_at,
         });
         Ok(None)
     }
@@ -269,7 +279,7 @@ impl Decoder {
         Ok(self
             .pending
             .take()
-            .map(|p| build(p.ty, p.ns, p.ack, p.json, p.attachments)))
+            .map(|p| build(p.ty, p.ns, p.ack, p.json, p.args_at, p.attachments)))
     }
 }
 
@@ -279,9 +289,10 @@ fn build(
     ns: Namespace,
     ack: Option<AckId>,
     json: Utf8Bytes,
+    args_at: usize,
     attachments: Vec<Bytes>,
 ) -> Packet {
-    let data = Payload::new(json, attachments);
+    let data = Payload::with_args_at(json, attachments, args_at);
     match ty {
         PacketType::Connect => Packet::Connect {
             ns,

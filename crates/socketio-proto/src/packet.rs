@@ -105,10 +105,41 @@ impl fmt::Display for PacketType {
 /// assert_eq!(p.event_name().as_deref(), Some("chat"));
 /// assert!(p.attachments().is_empty());
 /// ```
-#[derive(Clone, Debug, Default, Eq, Hash, PartialEq)]
+#[derive(Clone, Default)]
 pub struct Payload {
     json: Utf8Bytes,
     attachments: Vec<Bytes>,
+    /// Where an EVENT's arguments start, right after a plain event name, when the decoder
+    /// found it (0: not known). Derived from `json`, so equality and hashing leave it out.
+    #[cfg_attr(
+        not(feature = "serde"),
+        expect(dead_code, reason = "read by the serde helpers only")
+    )]
+    args_at: usize,
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.json == other.json && self.attachments == other.attachments
+    }
+}
+
+impl Eq for Payload {}
+
+impl std::hash::Hash for Payload {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.json.hash(state);
+        self.attachments.hash(state);
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Payload")
+            .field("json", &self.json)
+            .field("attachments", &self.attachments)
+            .finish()
+    }
 }
 
 impl Payload {
@@ -119,7 +150,23 @@ impl Payload {
     /// helpers only ever build such payloads.
     #[must_use]
     pub fn new(json: Utf8Bytes, attachments: Vec<Bytes>) -> Self {
-        Self { json, attachments }
+        Self::with_args_at(json, attachments, 0)
+    }
+
+    /// A payload whose EVENT arguments start at `args_at` of `json`, right after a plain
+    /// event name (0: not known), as the decoder's check found it.
+    pub(crate) fn with_args_at(json: Utf8Bytes, attachments: Vec<Bytes>, args_at: usize) -> Self {
+        Self {
+            json,
+            attachments,
+            args_at,
+        }
+    }
+
+    /// Where an EVENT's arguments start (0: not known, the reader finds the name's end).
+    #[cfg(feature = "serde")]
+    pub(crate) const fn args_at(&self) -> usize {
+        self.args_at
     }
 
     /// A payload without attachments (see [`Payload::new`] for what is not checked).

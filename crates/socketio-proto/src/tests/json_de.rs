@@ -286,3 +286,28 @@ fn the_reader_gives_up_where_serde_json_decides() {
     let shallow = format!("{}{}", "[".repeat(100), "]".repeat(100));
     assert!(read_whole::<Value>(&shallow).is_ok());
 }
+
+/// A payload the deferring decoder built (it knows where the arguments start) equals and
+/// hashes as the same payload built by hand, and reads the same arguments.
+#[test]
+fn decoded_payloads_equal_hand_built_ones() {
+    use std::hash::{BuildHasher, RandomState};
+
+    use crate::{DecodeLimits, Decoder, Packet};
+
+    let text = r#"2["chat" , {"a":1}, "x"]"#;
+    let decoded = Decoder::new(DecodeLimits::default())
+        .defer_json_check(true)
+        .decode_text(text.into());
+    let Ok(Some(Packet::Event { data, .. })) = decoded else {
+        panic!("decodes: {decoded:?}");
+    };
+    let by_hand = Payload::from_json(&text[1..]);
+    assert_eq!(data, by_hand);
+    let hasher = RandomState::new();
+    assert_eq!(hasher.hash_one(&data), hasher.hash_one(&by_hand));
+    assert_eq!(format!("{data:?}"), format!("{by_hand:?}"));
+    let ours = data.event_args::<(Value, String)>().ok();
+    assert_eq!(ours, by_hand.event_args::<(Value, String)>().ok());
+    assert_eq!(ours.map(|a| a.1), Some("x".to_owned()));
+}
