@@ -164,16 +164,10 @@ pub(crate) fn deserialize<'de, T: Deserialize<'de>>(
 pub(crate) fn read_whole<'de, T: Deserialize<'de>>(json: &'de str) -> Result<T, serde_json::Error> {
     let mut fast = Fast::new(json);
     let v = T::deserialize(&mut fast)?;
-    // Whitespace may follow the value, nothing else (serde_json's `end`).
-    match json.get(fast.offset()..) {
-        Some(rest)
-            if rest
-                .bytes()
-                .all(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r')) =>
-        {
-            Ok(v)
-        }
-        _ => Err(de::Error::custom("trailing characters")),
+    if fast.at_end() {
+        Ok(v)
+    } else {
+        Err(de::Error::custom("trailing characters"))
     }
 }
 

@@ -134,8 +134,15 @@ impl<'de> Fast<'de> {
     }
 
     /// Where reading stopped: just past the last value read.
+    #[cfg(feature = "serde")]
     pub(crate) const fn offset(&self) -> usize {
         self.pos
+    }
+
+    /// Whether only whitespace follows the value read, as serde_json's `end` requires of a
+    /// whole text.
+    pub(crate) fn at_end(&mut self) -> bool {
+        self.peek().is_none()
     }
 
     /// The next byte that is not whitespace, moved to.
@@ -338,9 +345,11 @@ macro_rules! numbers {
     };
 }
 
+/// Deserializer methods that leave the text to serde_json, each written
+/// `method(argument types)`.
 macro_rules! give_up {
-    ($($method:ident)*) => {
-        $(fn $method<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Error> {
+    ($($method:ident($($ty:ty),*);)*) => {
+        $(fn $method<V: Visitor<'de>>(self, $(_: $ty,)* _visitor: V) -> Result<V::Value, Error> {
             Err(give_up())
         })*
     };
@@ -392,7 +401,8 @@ impl<'de> Deserializer<'de> for &mut Fast<'de> {
 
     // serde_json reads 128-bit integers with a parser of their own.
     give_up! {
-        deserialize_i128 deserialize_u128
+        deserialize_i128();
+        deserialize_u128();
     }
 
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -622,60 +632,30 @@ impl<'de> Deserializer<'de> for Key<'_, 'de> {
     }
 
     give_up! {
-        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
-        deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
-        deserialize_u128 deserialize_f32 deserialize_f64 deserialize_bytes deserialize_byte_buf
-        deserialize_option deserialize_unit deserialize_seq deserialize_map
-    }
-
-    fn deserialize_unit_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _visitor: V,
-    ) -> Result<V::Value, Error> {
-        Err(give_up())
-    }
-
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _visitor: V,
-    ) -> Result<V::Value, Error> {
-        Err(give_up())
-    }
-
-    fn deserialize_tuple<V: Visitor<'de>>(
-        self,
-        _len: usize,
-        _visitor: V,
-    ) -> Result<V::Value, Error> {
-        Err(give_up())
-    }
-
-    fn deserialize_tuple_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _len: usize,
-        _visitor: V,
-    ) -> Result<V::Value, Error> {
-        Err(give_up())
-    }
-
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _fields: &'static [&'static str],
-        _visitor: V,
-    ) -> Result<V::Value, Error> {
-        Err(give_up())
-    }
-
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _variants: &'static [&'static str],
-        _visitor: V,
-    ) -> Result<V::Value, Error> {
-        Err(give_up())
+        deserialize_bool();
+        deserialize_i8();
+        deserialize_i16();
+        deserialize_i32();
+        deserialize_i64();
+        deserialize_i128();
+        deserialize_u8();
+        deserialize_u16();
+        deserialize_u32();
+        deserialize_u64();
+        deserialize_u128();
+        deserialize_f32();
+        deserialize_f64();
+        deserialize_bytes();
+        deserialize_byte_buf();
+        deserialize_option();
+        deserialize_unit();
+        deserialize_seq();
+        deserialize_map();
+        deserialize_unit_struct(&'static str);
+        deserialize_newtype_struct(&'static str);
+        deserialize_tuple(usize);
+        deserialize_tuple_struct(&'static str, usize);
+        deserialize_struct(&'static str, &'static [&'static str]);
+        deserialize_enum(&'static str, &'static [&'static str]);
     }
 }

@@ -53,12 +53,7 @@ pub(crate) fn validate(ty: PacketType, json: &str, attachments: usize) -> Result
     // wrong, serde_json checks the text again and its verdict is the one reported.
     let mut ctx = new_ctx();
     let mut fast = Fast::new(json);
-    let done = check(ty, &mut fast, &mut ctx).is_ok()
-        && ctx.failure.is_none()
-        && json.get(fast.offset()..).is_some_and(|rest| {
-            rest.bytes()
-                .all(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
-        });
+    let done = check(ty, &mut fast, &mut ctx).is_ok() && ctx.failure.is_none() && fast.at_end();
     if !done {
         ctx = new_ctx();
         let mut de = serde_json::Deserializer::from_str(json);
