@@ -4,6 +4,13 @@
 //! (`src/tests/json.rs` checks it); what it does differently is the string escaping: texts
 //! shorter than 8 bytes are checked as one word and written with one store, longer ones are
 //! checked 32 bytes (four words) at a time, and the runs between escapes are copied in bulk.
+//!
+//! The methods that open, fill and close arrays and objects are inlined into the caller's
+//! `Serialize` impl (`#[inline(always)]` for struct fields). A derived impl passes each field
+//! name as a literal, so there the name, its quotes, the `,` and the `:` fold into one
+//! constant store; called out of line, each field cost a call and a run-time escape check of
+//! its name. `collect_seq` (what `Vec` and slices call) is serde's own, restated only to be
+//! inlined.
 
 use std::cell::Cell;
 use std::fmt::Display;
@@ -342,6 +349,7 @@ pub(crate) struct Compound<'a> {
 
 impl<'a> Compound<'a> {
     /// Opens an array (`[`, `]`) or an object (`{`, `}`).
+    #[inline]
     fn open(
         out: &'a mut BytesMut,
         atts: Option<&'a Collector>,
@@ -572,6 +580,28 @@ impl<'a> Serializer for JsonWriter<'a> {
         Ok(())
     }
 
+    /// serde's own `collect_seq` (which `Vec` and slices call) with `#[inline]`: out of line,
+    /// a short list cost a call and the loop's set-up around every element.
+    #[inline]
+    fn collect_seq<I>(self, iter: I) -> Result<(), Error>
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        let iter = iter.into_iter();
+        let len = match iter.size_hint() {
+            (lo, Some(hi)) if lo == hi => Some(lo),
+            _ => None,
+        };
+        let mut seq = Compound::open(self.0, self.1, len, b"[]");
+        for v in iter {
+            seq.element(&v)?;
+        }
+        seq.close(b']');
+        Ok(())
+    }
+
+    #[inline]
     fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'a>, Error> {
         Ok(Compound::open(self.0, self.1, len, b"[]"))
     }
@@ -603,6 +633,7 @@ impl<'a> Serializer for JsonWriter<'a> {
         Ok(Compound::open(self.0, self.1, len, b"{}"))
     }
 
+    #[inline]
     fn serialize_struct(self, name: &'static str, len: usize) -> Result<Compound<'a>, Error> {
         // Only serde_json's own types use these names.
         if name.starts_with('$') {
@@ -640,10 +671,12 @@ impl SerializeSeq for Compound<'_> {
     type Ok = ();
     type Error = Error;
 
+    #[inline]
     fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
         self.element(v)
     }
 
+    #[inline]
     fn end(mut self) -> Result<(), Error> {
         self.close(b']');
         Ok(())
@@ -654,10 +687,12 @@ impl SerializeTuple for Compound<'_> {
     type Ok = ();
     type Error = Error;
 
+    #[inline]
     fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
         self.element(v)
     }
 
+    #[inline]
     fn end(mut self) -> Result<(), Error> {
         self.close(b']');
         Ok(())
@@ -668,10 +703,12 @@ impl SerializeTupleStruct for Compound<'_> {
     type Ok = ();
     type Error = Error;
 
+    #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
         self.element(v)
     }
 
+    #[inline]
     fn end(mut self) -> Result<(), Error> {
         self.close(b']');
         Ok(())
@@ -715,6 +752,7 @@ impl SerializeMap for Compound<'_> {
 
 impl Compound<'_> {
     /// A struct field: a map entry, or the text of a token struct.
+    #[inline(always)]
     fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, v: &T) -> Result<(), Error> {
         match self.state {
             State::Raw if key == RAW_TOKEN => v.serialize(RawText(self.out)),
@@ -735,6 +773,7 @@ impl SerializeStruct for Compound<'_> {
     type Ok = ();
     type Error = Error;
 
+    #[inline(always)]
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
@@ -743,6 +782,7 @@ impl SerializeStruct for Compound<'_> {
         self.field(key, v)
     }
 
+    #[inline]
     fn end(mut self) -> Result<(), Error> {
         if let State::Empty | State::First | State::Rest = self.state {
             self.close(b'}');

@@ -282,6 +282,58 @@ proptest! {
     }
 }
 
+/// Integers at every change of digit count, and the ends of every integer type, as values
+/// and as map keys.
+#[test]
+fn integers_at_every_digit_count_are_written_as_serde_json_writes_them() {
+    let mut edges = vec![0_u64, 1, 9, u64::MAX, u64::MAX - 1];
+    let mut p = 1_u64;
+    while let Some(next) = p.checked_mul(10) {
+        edges.extend([next - 1, next, next + 1]);
+        p = next;
+    }
+    for &v in &edges {
+        same(&v);
+        same(&BTreeMap::from([(v, v)]));
+        if let Ok(i) = i64::try_from(v) {
+            same(&i);
+            same(&-i);
+            same(&BTreeMap::from([(-i, -i)]));
+        }
+        same(&(v as u32, v as i32, v as u16, v as i16, v as u8, v as i8));
+        same(&(
+            v as usize,
+            v as isize,
+            u128::from(v) * 1000,
+            -i128::from(v) * 1000,
+        ));
+    }
+    same(&(i64::MIN, i32::MIN, i16::MIN, i8::MIN, i128::MIN, u128::MAX));
+    same(&BTreeMap::from([(i64::MIN, i8::MIN)]));
+}
+
+/// Sequences collected from iterators whose length is known, and not known, up front.
+#[test]
+fn collected_sequences_are_written_as_serde_json_writes_them() {
+    /// The numbers below `.0` that are even, collected without a known length.
+    struct Evens(u8);
+    impl Serialize for Evens {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq((0..self.0).filter(|n| n % 2 == 0))
+        }
+    }
+    for n in [0, 1, 2, 7] {
+        same(&Evens(n));
+        same(&vec![Evens(n), Evens(n + 1)]);
+        same(&vec![vec!["a"; usize::from(n)]; usize::from(n)]);
+        same(
+            &(0..n)
+                .map(|i| format!("{i}"))
+                .collect::<std::collections::VecDeque<_>>(),
+        );
+    }
+}
+
 #[test]
 fn map_keys_that_are_not_strings_fail_as_in_serde_json() {
     #[derive(Serialize)]
