@@ -311,3 +311,46 @@ fn decoded_payloads_equal_hand_built_ones() {
     assert_eq!(ours, by_hand.event_args::<(Value, String)>().ok());
     assert_eq!(ours.map(|a| a.1), Some("x".to_owned()));
 }
+
+/// Binary payloads with one to three attachments, built by the decoder (with the JSON check
+/// in full and deferred), equal, hash and print as the same payloads built by hand, read the
+/// same arguments, and give their attachments back in order.
+#[test]
+fn decoded_binary_payloads_equal_hand_built_ones() {
+    use std::hash::{BuildHasher, RandomState};
+
+    use bytes::Bytes;
+
+    use crate::{Binary, DecodeLimits, Decoder, Packet};
+
+    let hasher = RandomState::new();
+    for n in 1..=3_u8 {
+        let atts: Vec<Bytes> = (0..n).map(|i| Bytes::from(vec![i; 3])).collect();
+        let places: Vec<String> = (0..n)
+            .map(|i| format!(r#"{{"_placeholder":true,"num":{i}}}"#))
+            .collect();
+        let json = format!(r#"["bin",{}]"#, places.join(","));
+        for defer in [false, true] {
+            let mut d = Decoder::new(DecodeLimits::default()).defer_json_check(defer);
+            assert_eq!(d.decode_text(format!("5{n}-{json}").into()), Ok(None));
+            let mut last = None;
+            for a in &atts {
+                assert!(last.is_none(), "complete before its last attachment");
+                last = d.decode_binary(a.clone()).expect("decodes");
+            }
+            let Some(Packet::Event { data, .. }) = last else {
+                panic!("no event: {last:?}");
+            };
+            let by_hand = Payload::new(json.clone().into(), atts.clone());
+            assert_eq!(data, by_hand);
+            assert_eq!(hasher.hash_one(&data), hasher.hash_one(&by_hand));
+            assert_eq!(format!("{data:?}"), format!("{by_hand:?}"));
+            assert_eq!(data.attachments(), &atts[..]);
+            let read = data.event_args::<Vec<Binary>>().expect("reads");
+            assert_eq!(read, by_hand.event_args::<Vec<Binary>>().expect("reads"));
+            assert_eq!(read.iter().map(|b| b.0.clone()).collect::<Vec<_>>(), atts);
+            assert_eq!(data.clone().into_parts().1, atts);
+            assert_eq!(data.len(), by_hand.len());
+        }
+    }
+}
