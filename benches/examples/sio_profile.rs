@@ -20,6 +20,14 @@
 //! `theirs_enc_bin`, `theirs_enc_bin_ack`, `theirs_enc_large`, `theirs_enc_str1k`. An operation name ending in `_d` (`enc_event_d`,
 //! `theirs_enc_ack_d`, ...) drops the result inside the measured function, as criterion's
 //! timing loop does; the others leave the drop to the caller.
+//!
+//! Typed decode of every `sio_decode_typed` case of the criterion bench: `t:CASE` (through a
+//! fresh `Decoder`, the JSON check deferred, attachments fed one by one), `r:CASE` (through
+//! `PacketRef`, attachments in hand) and `j:CASE` (serde_json on the JSON body, placeholders
+//! as a plain struct), for CASE one of `connect`, `event`, `event_with_ack`, `ack`,
+//! `binary_event`, `binary_ack`, each also with the suffix `_custom_nsp`, and `event_1KB`,
+//! `event_256KB`, `binary_event_1x1KB`, `binary_event_2x1KB`, `binary_event_1x64KB`,
+//! `binary_event_2x64KB`.
 #![expect(
     clippy::unwrap_used,
     reason = "a profiling harness on fixed, valid inputs"
@@ -29,6 +37,7 @@ use std::hint::black_box;
 
 use bytes::Bytes;
 use engineio_proto::Utf8Bytes;
+use serde::de::DeserializeOwned;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use socketio_proto::{AckId, Binary, DecodeLimits, Decoder, Encoded, Namespace, Packet, PacketRef};
@@ -332,10 +341,191 @@ fn theirs_encode_connect_d(ns: &Str) {
     drop(black_box(theirs_encode_connect(ns)));
 }
 
+/// What a typed read asks of a packet: CONNECT data, EVENT arguments or ACK arguments.
+#[derive(Clone, Copy)]
+enum Kind {
+    Connect,
+    Event,
+    Ack,
+}
+
+#[derive(Deserialize)]
+struct Handshake {
+    #[expect(dead_code, reason = "read, not used")]
+    sid: String,
+}
+
+/// `t:CASE`: a fresh deferring `Decoder`, the text then each attachment, then the typed read.
+#[inline(never)]
+fn ours_typed_case<T: DeserializeOwned>(k: Kind, text: Utf8Bytes, atts: &[Bytes]) -> T {
+    let mut d = Decoder::new(DecodeLimits::default()).defer_json_check(true);
+    let mut p = d.decode_text(text).unwrap();
+    for a in atts {
+        p = d.decode_binary(a.clone()).unwrap();
+    }
+    let p = p.unwrap();
+    let data = p.payload().unwrap();
+    match k {
+        Kind::Connect => data.deserialize(),
+        Kind::Event => data.event_args(),
+        Kind::Ack => data.ack_args(),
+    }
+    .unwrap()
+}
+
+/// `r:CASE`: `PacketRef` and its typed readers.
+#[inline(never)]
+fn ref_typed_case<T: DeserializeOwned>(k: Kind, text: &str, atts: &[Bytes]) -> T {
+    let p = PacketRef::parse(text, &DecodeLimits::default()).unwrap();
+    match k {
+        Kind::Connect => p.deserialize(atts),
+        Kind::Event => p.event_args(atts),
+        Kind::Ack => p.ack_args(atts),
+    }
+    .unwrap()
+}
+
+/// `j:CASE`: serde_json on the body alone.
+#[inline(never)]
+fn json_typed_case<T: DeserializeOwned>(body: &str) -> T {
+    serde_json::from_str(body).unwrap()
+}
+
+/// Runs `which` (`t`, `r` or `j`) of one typed-decode case `n` times.
+fn typed_case<T: DeserializeOwned, J: DeserializeOwned>(
+    which: &str,
+    k: Kind,
+    text: &str,
+    atts: &[Bytes],
+    n: usize,
+) {
+    let wire: Utf8Bytes = text.to_owned().into();
+    // The body: past the header (type, attachment count, namespace, ack id).
+    let body = &text[text.find(['[', '{']).unwrap()..];
+    for _ in 0..n {
+        match which {
+            "t" => drop(black_box(ours_typed_case::<T>(
+                k,
+                black_box(wire.clone()),
+                atts,
+            ))),
+            "r" => drop(black_box(ref_typed_case::<T>(k, black_box(text), atts))),
+            "j" => drop(black_box(json_typed_case::<J>(black_box(body)))),
+            _ => panic!("op"),
+        }
+    }
+}
+
+/// The typed-decode cases, as the criterion bench builds them.
+fn typed_cases(which: &str, case: &str, n: usize) {
+    const DATA: &str = r#"{"foo":"bar","arr":[1,2,3]}"#;
+    const PH0: &str = r#"{"_placeholder":true,"num":0}"#;
+    const PH1: &str = r#"{"_placeholder":true,"num":1}"#;
+    let (base, ns) = match case.strip_suffix("_custom_nsp") {
+        Some(base) => (base, "/custom_nsp,"),
+        None => (case, ""),
+    };
+    let small = [Bytes::from_static(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9])];
+    let big = |len: usize, salt: u8| -> Bytes {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31) ^ salt)
+            .collect::<Vec<u8>>()
+            .into()
+    };
+    type B1 = (Data, Binary);
+    type J1 = (IgnoredAny, Data, Ph);
+    match base {
+        "connect" => typed_case::<Handshake, Handshake>(
+            which,
+            Kind::Connect,
+            &format!(r#"0{ns}{{"sid":"lv_VI97HAXpY6yYW"}}"#),
+            &[],
+            n,
+        ),
+        "event" => typed_case::<Data, (IgnoredAny, Data)>(
+            which,
+            Kind::Event,
+            &format!(r#"2{ns}["event",{DATA}]"#),
+            &[],
+            n,
+        ),
+        "event_with_ack" => typed_case::<Data, (IgnoredAny, Data)>(
+            which,
+            Kind::Event,
+            &format!(r#"2{ns}0["event",{DATA}]"#),
+            &[],
+            n,
+        ),
+        "ack" => typed_case::<Data, (Data,)>(which, Kind::Ack, &format!("3{ns}0[{DATA}]"), &[], n),
+        "binary_event" => typed_case::<B1, J1>(
+            which,
+            Kind::Event,
+            &format!(r#"51-{ns}["event",{DATA},{PH0}]"#),
+            &small,
+            n,
+        ),
+        "binary_ack" => typed_case::<B1, (Data, Ph)>(
+            which,
+            Kind::Ack,
+            &format!("61-{ns}0[{DATA},{PH0}]"),
+            &small,
+            n,
+        ),
+        "event_1KB" | "event_256KB" => {
+            let len = if base == "event_1KB" {
+                1024
+            } else {
+                256 * 1024
+            };
+            let body = serde_json::to_string(&("event", batch(len))).unwrap();
+            typed_case::<Batch, (IgnoredAny, Batch)>(
+                which,
+                Kind::Event,
+                &format!("2{body}"),
+                &[],
+                n,
+            );
+        }
+        "binary_event_1x1KB" | "binary_event_1x64KB" => {
+            let len = if base.ends_with("1KB") {
+                1024
+            } else {
+                64 * 1024
+            };
+            typed_case::<B1, J1>(
+                which,
+                Kind::Event,
+                &format!(r#"51-["event",{DATA},{PH0}]"#),
+                &[big(len, 1)],
+                n,
+            );
+        }
+        "binary_event_2x1KB" | "binary_event_2x64KB" => {
+            let len = if base.ends_with("1KB") {
+                1024
+            } else {
+                64 * 1024
+            };
+            typed_case::<(Data, Binary, Binary), (IgnoredAny, Data, Ph, Ph)>(
+                which,
+                Kind::Event,
+                &format!(r#"52-["event",{DATA},{PH0},{PH1}]"#),
+                &[big(len, 1), big(len, 2)],
+                n,
+            );
+        }
+        _ => panic!("case"),
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let op = args[1].as_str();
     let n: usize = args[2].parse().unwrap();
+    if let Some((which, case)) = op.split_once(':') {
+        typed_cases(which, case, n);
+        return;
+    }
     let data = Data {
         foo: "bar".into(),
         arr: [1, 2, 3],
