@@ -760,15 +760,7 @@ fn parse_header(text: &str, limits: &DecodeLimits) -> Result<(Head, usize), Deco
 
     let mut ns = (i, i);
     if b.get(i) == Some(&b'/') {
-        let end = b[i..]
-            .iter()
-            .position(|&c| c == b',')
-            .map_or(b.len(), |p| i + p);
-        // `i` and `end` are at ASCII bytes or the end: char boundaries.
-        check_namespace(
-            text.get(i..end).unwrap_or_default(),
-            limits.max_namespace_len,
-        )?;
+        let end = namespace_end(text, i, limits.max_namespace_len)?;
         ns = (i, end);
         i = if end < b.len() { end + 1 } else { end };
     }
@@ -791,6 +783,46 @@ fn parse_header(text: &str, limits: &DecodeLimits) -> Result<(Head, usize), Deco
         },
         i,
     ))
+}
+
+/// The bytes that end a namespace on the wire (`,`) or may not be in one (`#`, `?`, the
+/// ASCII control characters).
+const NAMESPACE_STOPS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[0x7f] = true;
+    t[b',' as usize] = true;
+    t[b'#' as usize] = true;
+    t[b'?' as usize] = true;
+    t
+};
+
+/// The end of the namespace that starts at `start` (a `/`): the `,` after it, or the end of
+/// the text. One pass finds the end and any forbidden character at once: they are all ASCII,
+/// and no byte of a multi-byte UTF-8 character is, so a byte test is a character test. On a
+/// forbidden character or a name too long, the namespace check names the error.
+#[inline(always)]
+fn namespace_end(text: &str, start: usize, max: usize) -> Result<usize, DecodeError> {
+    let b = text.as_bytes();
+    let rest = b.get(start..).unwrap_or_default();
+    let stop = rest
+        .iter()
+        .position(|&c| NAMESPACE_STOPS[usize::from(c)])
+        .map_or(b.len(), |p| start + p);
+    if b.get(stop).is_none_or(|&c| c == b',') && stop - start <= max.min(Namespace::MAX_LEN) {
+        return Ok(stop);
+    }
+    let end = rest
+        .iter()
+        .position(|&c| c == b',')
+        .map_or(b.len(), |p| start + p);
+    // `start` and `end` are at ASCII bytes or the end: char boundaries.
+    check_namespace(text.get(start..end).unwrap_or_default(), max)?;
+    Ok(end)
 }
 
 /// Number of ASCII digits starting at `i`.
@@ -816,6 +848,30 @@ mod tests {
         assert_eq!(parse_u64(b"007"), Some(7));
         assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
         assert_eq!(parse_u64(b"18446744073709551616"), None);
+    }
+
+    proptest::proptest! {
+        /// The one-pass namespace scan finds the same end and the same error as the two
+        /// passes it replaced (find the `,`, then check the name), whatever the characters.
+        #[test]
+        fn namespace_end_agrees_with_find_then_check(
+            name in proptest::collection::vec(
+                proptest::prop_oneof![
+                    8 => proptest::char::range('a', 'z'),
+                    1 => proptest::sample::select(vec![',', '#', '?', '\u{0}', '\u{1f}', '\u{7f}', ' ', '/']),
+                    1 => proptest::char::any(),
+                ],
+                0..24,
+            ),
+            max in 0_usize..30,
+        ) {
+            let text = format!("2/{}", name.iter().collect::<String>());
+            let end = text[1..].find(',').map_or(text.len(), |p| 1 + p);
+            let reference = check_namespace(&text[1..end], max)
+                .map(|()| end)
+                .map_err(DecodeError::from);
+            proptest::prop_assert_eq!(namespace_end(&text, 1, max), reference);
+        }
     }
 
     #[test]
