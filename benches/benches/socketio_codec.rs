@@ -38,7 +38,9 @@ use criterion::{BatchSize, BenchmarkGroup, Criterion, criterion_group, criterion
 use engineio_proto::Utf8Bytes;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
-use socketio_proto::{AckId, Binary, DecodeLimits, Decoder, Encoded, Namespace, Packet, PacketRef};
+use socketio_proto::{
+    AckId, Binary, DecodeLimits, Decoder, Encoded, Namespace, Packet, PacketRef, Payload,
+};
 use socketioxide_core::packet::{ConnectPacket, Packet as TheirPacket, PacketData};
 use socketioxide_core::parser::{Parse as _, ParseConfig, ParseError, ParserState};
 use socketioxide_core::{Sid, Str, Value};
@@ -312,7 +314,7 @@ where
         atts.clone(),
     );
     assert_eq!(
-        packet.payload().map(|p| p.json().as_str()),
+        packet.payload().map(Payload::json),
         match &theirs.inner {
             PacketData::Connect(v) => v.as_ref().and_then(Value::as_str).map(Str::as_str),
             PacketData::Event(v, _)
@@ -332,7 +334,7 @@ where
         let r = PacketRef::parse(&text, &limits).expect("PacketRef reads the text");
         assert_eq!(
             Some(r.json()),
-            packet.payload().map(|p| p.json().as_str()),
+            packet.payload().map(Payload::json),
             "{name}: PacketRef reads another payload"
         );
         assert_eq!(

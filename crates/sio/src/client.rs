@@ -314,7 +314,7 @@ mod tests {
                 .unwrap();
         let payload = packet.payload().unwrap();
         assert_eq!(
-            payload.json().as_ref() as &str,
+            payload.json(),
             r#"["up","text",{"file":{"_placeholder":true,"num":0},"n":[1,{"_placeholder":true,"num":1}]}]"#
         );
         assert_eq!(&payload.attachments()[0][..], [1, 2, 3]);

@@ -132,7 +132,7 @@ impl Recovery {
 
 /// `["ev",1]` becomes `["ev",1,"<offset>"]`; attachments are unchanged.
 fn append_offset(data: &Payload, offset: u64) -> Option<Payload> {
-    let json = data.json().as_str().trim_end();
+    let json = data.json().trim_end();
     let body = json.strip_suffix(']')?;
     let sep = if body.trim_end().ends_with('[') {
         ""

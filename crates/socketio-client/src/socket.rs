@@ -563,7 +563,7 @@ impl<R: DeserializeOwned> EmitWithAck<R> {
     /// ```no_run
     /// # async fn f(socket: socketio_client::Socket) -> Result<(), socketio_client::AckError> {
     /// let reply = socket.emit_with_ack::<(), _>("echo", &(1, 2)).raw().await?;
-    /// assert_eq!(reply.json().as_str(), "[1,2]");
+    /// assert_eq!(reply.json(), "[1,2]");
     /// assert!(reply.attachments().is_empty());
     /// # Ok(()) }
     /// ```

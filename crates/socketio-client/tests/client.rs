@@ -609,7 +609,7 @@ async fn the_raw_ack_reply_keeps_json_and_attachments() {
             .await
             .unwrap();
         assert_eq!(
-            reply.json().as_str(),
+            reply.json(),
             r#"["a",{"n":[1,2]},{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#,
             "{mode:?}"
         );

@@ -114,7 +114,9 @@ struct Pending {
     ack: Option<AckId>,
     /// The declared attachment count.
     expected: usize,
-    json: Utf8Bytes,
+    /// The packet's text, its JSON from `json_at` on.
+    text: Utf8Bytes,
+    json_at: usize,
     /// Where the arguments start after a plain event name (0: not known).
     args_at: usize,
     attachments: Vec<Bytes>,
@@ -221,9 +223,10 @@ impl Decoder {
             return Err(DecodeError::UnexpectedText);
         }
         let (head, start) = check_text(&text, &self.limits)?;
-        // The header is ASCII, so `start` is a char boundary.
-        let json = text.tail(start).unwrap_or_default();
-        let args_at = check_payload::<true>(&head, &json, self.defer_json)?;
+        // The header is ASCII, so `start` is a char boundary. The payload keeps the whole
+        // text and where its JSON starts: no slice of it is taken.
+        let json = text.get(start..).unwrap_or_default();
+        let args_at = check_payload::<true>(&head, json, self.defer_json)?;
         let ns = match head.ns {
             (start, end) if start < end => Namespace::checked(text.slice(start..end)),
             _ => Namespace::main(),
@@ -234,7 +237,7 @@ impl Decoder {
                 head.ty,
                 ns,
                 head.ack,
-                json,
+                (text, start),
                 args_at,
                 Vec::new(),
             )));
@@ -246,7 +249,8 @@ impl Decoder {
             expected: head.attachments,
             attachments: Vec::with_capacity(head.attachments),
             bytes: text.len(),
-            json,
+            text,
+            json_at: start,
             args_at,
         });
         Ok(None)
@@ -276,10 +280,16 @@ impl Decoder {
         if pending.attachments.len() < pending.expected {
             return Ok(None);
         }
-        Ok(self
-            .pending
-            .take()
-            .map(|p| build(p.ty, p.ns, p.ack, p.json, p.args_at, p.attachments)))
+        Ok(self.pending.take().map(|p| {
+            build(
+                p.ty,
+                p.ns,
+                p.ack,
+                (p.text, p.json_at),
+                p.args_at,
+                p.attachments,
+            )
+        }))
     }
 }
 
@@ -288,11 +298,11 @@ fn build(
     ty: PacketType,
     ns: Namespace,
     ack: Option<AckId>,
-    json: Utf8Bytes,
+    (text, json_at): (Utf8Bytes, usize),
     args_at: usize,
     attachments: Vec<Bytes>,
 ) -> Packet {
-    let data = Payload::with_args_at(json, attachments, args_at);
+    let data = Payload::with_args_at(text, json_at, attachments, args_at);
     match ty {
         PacketType::Connect => Packet::Connect {
             ns,

@@ -90,8 +90,10 @@ impl fmt::Display for PacketType {
 
 /// The JSON part of a packet and the binary attachments its placeholders refer to.
 ///
-/// `json` is a slice of the received (or encoded) text and the attachments are the binary
-/// messages as received: nothing is copied or rewritten. Placeholders
+/// The JSON is read in the received (or encoded) text and the attachments are the binary
+/// messages as received: nothing is copied or rewritten. A decoded payload keeps the whole
+/// packet text and where its JSON starts, so that decoding takes no slice of it;
+/// [`Payload::json_text`] slices on demand. Placeholders
 /// (`{"_placeholder":true,"num":N}`) stay in the JSON; the serde helpers substitute them when
 /// the payload is deserialised.
 ///
@@ -107,7 +109,11 @@ impl fmt::Display for PacketType {
 /// ```
 #[derive(Clone, Default)]
 pub struct Payload {
-    json: Utf8Bytes,
+    /// The text whose tail is the JSON: the whole packet text as received, so that decoding
+    /// takes no slice of it (a reference-count increment and decrement), or the JSON alone.
+    text: Utf8Bytes,
+    /// Where the JSON starts in `text` (a char boundary).
+    json_at: usize,
     attachments: Vec<Bytes>,
     /// Where an EVENT's arguments start, right after a plain event name, when the decoder
     /// found it (0: not known). Derived from `json`, so equality and hashing leave it out.
@@ -120,7 +126,7 @@ pub struct Payload {
 
 impl PartialEq for Payload {
     fn eq(&self, other: &Self) -> bool {
-        self.json == other.json && self.attachments == other.attachments
+        self.json() == other.json() && self.attachments == other.attachments
     }
 }
 
@@ -128,7 +134,7 @@ impl Eq for Payload {}
 
 impl std::hash::Hash for Payload {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.json.hash(state);
+        self.json().hash(state);
         self.attachments.hash(state);
     }
 }
@@ -136,7 +142,7 @@ impl std::hash::Hash for Payload {
 impl fmt::Debug for Payload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Payload")
-            .field("json", &self.json)
+            .field("json", &self.json())
             .field("attachments", &self.attachments)
             .finish()
     }
@@ -150,14 +156,21 @@ impl Payload {
     /// helpers only ever build such payloads.
     #[must_use]
     pub fn new(json: Utf8Bytes, attachments: Vec<Bytes>) -> Self {
-        Self::with_args_at(json, attachments, 0)
+        Self::with_args_at(json, 0, attachments, 0)
     }
 
-    /// A payload whose EVENT arguments start at `args_at` of `json`, right after a plain
-    /// event name (0: not known), as the decoder's check found it.
-    pub(crate) fn with_args_at(json: Utf8Bytes, attachments: Vec<Bytes>, args_at: usize) -> Self {
+    /// A payload whose JSON is `text` from `json_at` on (a char boundary), and whose EVENT
+    /// arguments start at `args_at` of the JSON, right after a plain event name (0: not
+    /// known), as the decoder's check found it.
+    pub(crate) fn with_args_at(
+        text: Utf8Bytes,
+        json_at: usize,
+        attachments: Vec<Bytes>,
+        args_at: usize,
+    ) -> Self {
         Self {
-            json,
+            text,
+            json_at,
             attachments,
             args_at,
         }
@@ -177,8 +190,17 @@ impl Payload {
 
     /// The JSON text (placeholders included), empty when the packet had no payload.
     #[must_use]
-    pub fn json(&self) -> &Utf8Bytes {
-        &self.json
+    pub fn json(&self) -> &str {
+        self.text.get(self.json_at..).unwrap_or_default()
+    }
+
+    /// The JSON text as shared text: a slice of the buffer it was received in, not a copy.
+    #[must_use]
+    pub fn json_text(&self) -> Utf8Bytes {
+        match self.json_at {
+            0 => self.text.clone(),
+            at => self.text.tail(at).unwrap_or_default(),
+        }
     }
 
     /// The binary attachments, in placeholder `num` order.
@@ -190,13 +212,17 @@ impl Payload {
     /// Splits the payload into its JSON and its attachments.
     #[must_use]
     pub fn into_parts(self) -> (Utf8Bytes, Vec<Bytes>) {
-        (self.json, self.attachments)
+        let json = match self.json_at {
+            0 => self.text,
+            at => self.text.tail(at).unwrap_or_default(),
+        };
+        (json, self.attachments)
     }
 
     /// Whether the packet carried no payload at all.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.json.is_empty()
+        self.json().is_empty()
     }
 
     /// Total size in bytes: JSON plus attachments.
@@ -204,7 +230,7 @@ impl Payload {
     pub fn len(&self) -> usize {
         self.attachments
             .iter()
-            .fold(self.json.len(), |n, a| n.saturating_add(a.len()))
+            .fold(self.json().len(), |n, a| n.saturating_add(a.len()))
     }
 
     /// The first element of the JSON array when it is a string or a number, without parsing
@@ -215,7 +241,7 @@ impl Payload {
     /// when the payload is not an array starting with a string or a number.
     #[must_use]
     pub fn event_name(&self) -> Option<Cow<'_, str>> {
-        event_name(&self.json)
+        event_name(self.json())
     }
 }
 
@@ -426,7 +452,7 @@ impl Packet {
                 0 => Ok(()),
                 _ => Err(DecodeError::UnreferencedAttachment(0)),
             },
-            Some(p) => crate::validate::validate(ty, &p.json, p.attachments.len()),
+            Some(p) => crate::validate::validate(ty, p.json(), p.attachments.len()),
         }
     }
 
@@ -452,7 +478,7 @@ impl Packet {
     #[must_use]
     pub fn encode(&self) -> Encoded {
         let payload = self.payload();
-        let json = payload.map_or("", |p| p.json.as_str());
+        let json = payload.map_or("", Payload::json);
         let attachments = payload.map_or(&[][..], |p| &p.attachments[..]);
         let header = Header {
             ty: self.packet_type(),

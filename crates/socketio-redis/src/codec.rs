@@ -475,7 +475,7 @@ mod tests {
         let packet = &items[1];
         assert_eq!(get_u64(packet, "type"), Some(2));
         let data = mp_to_payload(get(packet, "data").unwrap()).unwrap();
-        assert_eq!(&**data.json(), r#"["hello","world",1,{"a":true}]"#);
+        assert_eq!(data.json(), r#"["hello","world",1,{"a":true}]"#);
         let opts = opts_from(Some(&items[2])).unwrap();
         assert_eq!(opts, BroadcastOptions::new());
 

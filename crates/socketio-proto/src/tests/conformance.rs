@@ -165,13 +165,13 @@ fn suite_18_to_20_connect_with_payload_and_custom_namespace() {
     let Packet::Connect { auth, .. } = decode(r#"0{"token":"123"}"#).unwrap() else {
         panic!()
     };
-    assert_eq!(auth.unwrap().json().as_str(), r#"{"token":"123"}"#);
+    assert_eq!(auth.unwrap().json(), r#"{"token":"123"}"#);
     assert_eq!(decode("0/custom,").unwrap().ns(), &ns("/custom"));
     let Packet::Connect { ns: n, auth } = decode(r#"0/custom,{"token":"abc"}"#).unwrap() else {
         panic!()
     };
     assert_eq!(n, ns("/custom"));
-    assert_eq!(auth.unwrap().json().as_str(), r#"{"token":"abc"}"#);
+    assert_eq!(auth.unwrap().json(), r#"{"token":"abc"}"#);
     assert_eq!(
         Packet::connect_ok(ns("/custom"), "s").encode().text(),
         r#"0/custom,{"sid":"s"}"#

@@ -304,6 +304,10 @@ fn decoded_payloads_equal_hand_built_ones() {
     };
     let by_hand = Payload::from_json(&text[1..]);
     assert_eq!(data, by_hand);
+    assert_eq!(data.json(), &text[1..]);
+    assert_eq!(data.json_text(), by_hand.json_text());
+    assert_eq!(data.clone().into_parts(), by_hand.clone().into_parts());
+    assert_eq!(data.len(), by_hand.len());
     let hasher = RandomState::new();
     assert_eq!(hasher.hash_one(&data), hasher.hash_one(&by_hand));
     assert_eq!(format!("{data:?}"), format!("{by_hand:?}"));
@@ -349,7 +353,11 @@ fn decoded_binary_payloads_equal_hand_built_ones() {
             let read = data.event_args::<Vec<Binary>>().expect("reads");
             assert_eq!(read, by_hand.event_args::<Vec<Binary>>().expect("reads"));
             assert_eq!(read.iter().map(|b| b.0.clone()).collect::<Vec<_>>(), atts);
-            assert_eq!(data.clone().into_parts().1, atts);
+            assert_eq!(
+                data.clone().into_parts(),
+                (json.clone().into(), atts.clone())
+            );
+            assert_eq!(data.json_text(), json.as_str());
             assert_eq!(data.len(), by_hand.len());
         }
     }

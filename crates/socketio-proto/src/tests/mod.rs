@@ -152,7 +152,7 @@ fn same_packet(text: &str, r: &PacketRef<'_>, p: &Packet, atts: &[Bytes]) {
         assert_eq!(r.json(), "", "{text}");
         return;
     };
-    assert_eq!(r.json(), data.json().as_str(), "{text}");
+    assert_eq!(r.json(), data.json(), "{text}");
     assert_eq!(atts, data.attachments(), "{text}");
     // The large-payload timing tests leave the typed reads to the smaller inputs.
     #[cfg(feature = "serde")]

@@ -341,7 +341,7 @@ fn connect_error_with_data_and_auth_payloads() {
         token: "123".into(),
     })
     .unwrap();
-    assert_eq!(auth.json().as_str(), r#"{"token":"123"}"#);
+    assert_eq!(auth.json(), r#"{"token":"123"}"#);
     assert_eq!(
         auth.deserialize::<Auth>().unwrap(),
         Auth {
