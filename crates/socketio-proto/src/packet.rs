@@ -212,11 +212,7 @@ impl Payload {
     /// Splits the payload into its JSON and its attachments.
     #[must_use]
     pub fn into_parts(self) -> (Utf8Bytes, Vec<Bytes>) {
-        let json = match self.json_at {
-            0 => self.text,
-            at => self.text.tail(at).unwrap_or_default(),
-        };
-        (json, self.attachments)
+        (self.json_text(), self.attachments)
     }
 
     /// Whether the packet carried no payload at all.
