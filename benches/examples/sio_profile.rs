@@ -1,33 +1,35 @@
 //! Profiling harness for `socketio-proto`: runs one operation N times, each call in its own
 //! non-inlined function, so that callgrind reports its instructions per call. The inputs are
-//! the `event` and `binary_event` cases of the `socketio_codec` bench.
+//! the cases of the `socketio_codec` bench.
 //!
 //! ```sh
 //! cargo build --release -p socketio-benches --example sio_profile
-//! valgrind --tool=callgrind target/release/examples/sio_profile typed_event 20000
+//! valgrind --tool=callgrind target/release/examples/sio_profile t:event 20000
 //! ```
-//!
-//! Operations: `typed_event`, `json_typed_event`, `typed_ack`, `json_typed_ack`,
-//! `ref_typed_event`, `ref_typed_ack`, `kept_typed_event`, `kept_typed_ack` (through one
-//! `Decoder` kept across calls, as a server keeps one per connection), `ref_typed_bin` (the same texts read through `PacketRef`, the attachment in hand), `typed_bin`,
-//! `json_typed_bin`, `dec_bin` / `dec_bin_full` (the binary event decoded, JSON check
-//! deferred or in full, no typed read), `typed_large`, `json_typed_large` (the 16 KiB event), `enc_event`,
-//! `enc_ack`, `enc_bin`, `enc_connect`, `enc_connect_once` (`Encoded::connect_ok`), `enc_large`, `json_enc_event`, `json_enc_bin`,
-//! `json_enc_large`, `enc_str1k`, `json_enc_str1k` (an event whose one argument is a 1 KiB
-//! ASCII string); `enc_bin_ack`, `enc_connect_nsp`, `enc_ack_nsp` (`/custom_nsp`), and
-//! socketioxide-parser-common's encoder on the same packets: `theirs_enc_connect`,
-//! `theirs_enc_connect_nsp`, `theirs_enc_event`, `theirs_enc_ack`, `theirs_enc_ack_nsp`,
-//! `theirs_enc_bin`, `theirs_enc_bin_ack`, `theirs_enc_large`, `theirs_enc_str1k`. An operation name ending in `_d` (`enc_event_d`,
-//! `theirs_enc_ack_d`, ...) drops the result inside the measured function, as criterion's
-//! timing loop does; the others leave the drop to the caller.
 //!
 //! Typed decode of every `sio_decode_typed` case of the criterion bench: `t:CASE` (through a
 //! fresh `Decoder`, the JSON check deferred, attachments fed one by one), `r:CASE` (through
 //! `PacketRef`, attachments in hand) and `j:CASE` (serde_json on the JSON body, placeholders
 //! as a plain struct), for CASE one of `connect`, `event`, `event_with_ack`, `ack`,
 //! `binary_event`, `binary_ack`, each also with the suffix `_custom_nsp`, and `event_1KB`,
-//! `event_256KB`, `binary_event_1x1KB`, `binary_event_2x1KB`, `binary_event_1x64KB`,
-//! `binary_event_2x64KB`.
+//! `event_16KB`, `event_256KB`, `binary_event_1x1KB`, `binary_event_2x1KB`,
+//! `binary_event_1x64KB`, `binary_event_2x64KB`. The earlier names `typed_event`,
+//! `ref_typed_event`, `json_typed_event`, `typed_ack`, `ref_typed_ack`, `json_typed_ack`,
+//! `typed_bin`, `ref_typed_bin`, `json_typed_bin`, `typed_large` and `json_typed_large` run
+//! the same cases. Also: `kept_typed_event`, `kept_typed_ack` (through one `Decoder` kept
+//! across calls, as a server keeps one per connection), `dec_bin` / `dec_bin_full` (the binary
+//! event decoded, JSON check deferred or in full, no typed read).
+//!
+//! Encode: `enc_event`, `enc_ack`, `enc_bin`, `enc_connect`, `enc_connect_once`
+//! (`Encoded::connect_ok`), `enc_large` (the 16 KiB event), `json_enc_event`, `json_enc_bin`,
+//! `json_enc_large`, `enc_str1k`, `json_enc_str1k` (an event whose one argument is a 1 KiB
+//! ASCII string); `enc_bin_ack`, `enc_connect_nsp`, `enc_ack_nsp` (`/custom_nsp`), and
+//! socketioxide-parser-common's encoder on the same packets: `theirs_enc_connect`,
+//! `theirs_enc_connect_nsp`, `theirs_enc_event`, `theirs_enc_ack`, `theirs_enc_ack_nsp`,
+//! `theirs_enc_bin`, `theirs_enc_bin_ack`, `theirs_enc_large`, `theirs_enc_str1k`. An
+//! operation name ending in `_d` (`enc_event_d`, `theirs_enc_ack_d`, ...) drops the result
+//! inside the measured function, as criterion's timing loop does; the others leave the drop to
+//! the caller.
 #![expect(
     clippy::unwrap_used,
     reason = "a profiling harness on fixed, valid inputs"
@@ -59,18 +61,6 @@ struct Ph {
 }
 
 #[inline(never)]
-fn ours_typed_large(text: Utf8Bytes) -> Batch {
-    let mut d = Decoder::new(DecodeLimits::default()).defer_json_check(true);
-    let p = d.decode_text(text).unwrap().unwrap();
-    p.payload().unwrap().event_args().unwrap()
-}
-
-#[inline(never)]
-fn json_typed_large(body: &str) -> (IgnoredAny, Batch) {
-    serde_json::from_str(body).unwrap()
-}
-
-#[inline(never)]
 fn ours_encode_large(ns: &Namespace, b: &Batch) -> Encoded {
     Encoded::event(ns, "event", b, None).unwrap()
 }
@@ -90,63 +80,19 @@ fn json_encode_str1k(s: &str) -> String {
     serde_json::to_string(&("event", s)).unwrap()
 }
 
-#[inline(never)]
-fn ours_typed_ack(text: Utf8Bytes) -> Data {
-    let mut d = Decoder::new(DecodeLimits::default()).defer_json_check(true);
-    let p = d.decode_text(text).unwrap().unwrap();
-    p.payload().unwrap().ack_args().unwrap()
-}
-
-#[inline(never)]
-fn ref_typed_ack(text: &str) -> Data {
-    let p = PacketRef::parse(text, &DecodeLimits::default()).unwrap();
-    p.ack_args(&[]).unwrap()
-}
-
-#[inline(never)]
-fn json_typed_ack(body: &str) -> (Data,) {
-    serde_json::from_str(body).unwrap()
-}
-
-#[inline(never)]
-fn ours_typed_event(text: Utf8Bytes) -> Data {
-    let mut d = Decoder::new(DecodeLimits::default()).defer_json_check(true);
-    let p = d.decode_text(text).unwrap().unwrap();
-    p.payload().unwrap().event_args().unwrap()
-}
-
-/// As `ours_typed_event` with the connection's decoder kept from one packet to the next, as
-/// a server keeps it.
+/// `t:event` with the connection's decoder kept from one packet to the next, as a server
+/// keeps it.
 #[inline(never)]
 fn kept_typed_event(d: &mut Decoder, text: Utf8Bytes) -> Data {
     let p = d.decode_text(text).unwrap().unwrap();
     p.payload().unwrap().event_args().unwrap()
 }
 
-/// As `ours_typed_ack` with the decoder kept.
+/// `t:ack` with the decoder kept.
 #[inline(never)]
 fn kept_typed_ack(d: &mut Decoder, text: Utf8Bytes) -> Data {
     let p = d.decode_text(text).unwrap().unwrap();
     p.payload().unwrap().ack_args().unwrap()
-}
-
-#[inline(never)]
-fn ref_typed_event(text: &str) -> Data {
-    let p = PacketRef::parse(text, &DecodeLimits::default()).unwrap();
-    p.event_args(&[]).unwrap()
-}
-
-#[inline(never)]
-fn json_typed_event(body: &str) -> (IgnoredAny, Data) {
-    serde_json::from_str(body).unwrap()
-}
-
-#[inline(never)]
-fn ours_typed_bin(text: Utf8Bytes, a: Bytes) -> (Data, Binary) {
-    let mut d = Decoder::new(DecodeLimits::default()).defer_json_check(true);
-    d.decode_text(text).unwrap();
-    let p = d.decode_binary(a).unwrap().unwrap();
-    p.payload().unwrap().event_args().unwrap()
 }
 
 /// The binary event decoded into a `Packet` with the JSON check deferred (`deferred`) or in
@@ -156,19 +102,6 @@ fn ours_decode_bin(text: Utf8Bytes, a: Bytes, deferred: bool) {
     let mut d = Decoder::new(DecodeLimits::default()).defer_json_check(deferred);
     d.decode_text(text).unwrap();
     drop(d.decode_binary(a).unwrap().unwrap());
-}
-
-/// The binary event read in place, its attachment in hand (as a runtime that gathers the
-/// binary messages itself has it).
-#[inline(never)]
-fn ref_typed_bin(text: &str, atts: &[Bytes]) -> (Data, Binary) {
-    let p = PacketRef::parse(text, &DecodeLimits::default()).unwrap();
-    p.event_args(atts).unwrap()
-}
-
-#[inline(never)]
-fn json_typed_bin(body: &str) -> (IgnoredAny, Data, Ph) {
-    serde_json::from_str(body).unwrap()
 }
 
 #[inline(never)]
@@ -471,11 +404,11 @@ fn typed_cases(which: &str, case: &str, n: usize) {
             &small,
             n,
         ),
-        "event_1KB" | "event_256KB" => {
-            let len = if base == "event_1KB" {
-                1024
-            } else {
-                256 * 1024
+        "event_1KB" | "event_16KB" | "event_256KB" => {
+            let len = match base {
+                "event_1KB" => 1024,
+                "event_16KB" => 16 * 1024,
+                _ => 256 * 1024,
             };
             let body = serde_json::to_string(&("event", batch(len))).unwrap();
             typed_case::<Batch, (IgnoredAny, Batch)>(
@@ -522,6 +455,21 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let op = args[1].as_str();
     let n: usize = args[2].parse().unwrap();
+    // The earlier names of some typed-decode cases.
+    let op = match op {
+        "typed_event" => "t:event",
+        "ref_typed_event" => "r:event",
+        "json_typed_event" => "j:event",
+        "typed_ack" => "t:ack",
+        "ref_typed_ack" => "r:ack",
+        "json_typed_ack" => "j:ack",
+        "typed_bin" => "t:binary_event",
+        "ref_typed_bin" => "r:binary_event",
+        "json_typed_bin" => "j:binary_event",
+        "typed_large" => "t:event_16KB",
+        "json_typed_large" => "j:event_16KB",
+        other => other,
+    };
     if let Some((which, case)) = op.split_once(':') {
         typed_cases(which, case, n);
         return;
@@ -532,10 +480,8 @@ fn main() {
     };
     let ns = Namespace::main();
     let text: Utf8Bytes = r#"2["event",{"foo":"bar","arr":[1,2,3]}]"#.into();
-    let body = r#"["event",{"foo":"bar","arr":[1,2,3]}]"#;
     let btext: Utf8Bytes =
         r#"51-["event",{"foo":"bar","arr":[1,2,3]},{"_placeholder":true,"num":0}]"#.into();
-    let bbody = r#"["event",{"foo":"bar","arr":[1,2,3]},{"_placeholder":true,"num":0}]"#;
     let att = Bytes::from_static(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     let bd = (data.clone(), Binary(att.clone()));
     let large = batch(16 * 1024);
@@ -543,10 +489,7 @@ fn main() {
     let str1k: String = (0..1024_u32)
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
-    let large_body = serde_json::to_string(&("event", &large)).unwrap();
-    let large_text: Utf8Bytes = format!("2{large_body}").into();
     let atext: Utf8Bytes = r#"30[{"foo":"bar","arr":[1,2,3]}]"#.into();
-    let abody = r#"[{"foo":"bar","arr":[1,2,3]}]"#;
     let cns = Namespace::new("/custom_nsp").unwrap();
     let tns = Str::from("/");
     let tcns = Str::from("/custom_nsp");
@@ -562,16 +505,8 @@ fn main() {
                 &mut kept,
                 black_box(atext.clone()),
             ))),
-            "typed_event" => drop(black_box(ours_typed_event(black_box(text.clone())))),
-            "json_typed_event" => drop(black_box(json_typed_event(black_box(body)))),
-            "ref_typed_event" => drop(black_box(ref_typed_event(black_box(&text)))),
-            "typed_bin" => drop(black_box(ours_typed_bin(
-                black_box(btext.clone()),
-                att.clone(),
-            ))),
             "dec_bin" => ours_decode_bin(black_box(btext.clone()), att.clone(), true),
             "dec_bin_full" => ours_decode_bin(black_box(btext.clone()), att.clone(), false),
-            "json_typed_bin" => drop(black_box(json_typed_bin(black_box(bbody)))),
             "enc_event" => drop(black_box(ours_encode_event(&ns, black_box(&data)))),
             "enc_ack" => drop(black_box(ours_encode_ack(&ns, black_box(&data)))),
             "enc_bin" => drop(black_box(ours_encode_bin(&ns, black_box(&bd)))),
@@ -579,19 +514,10 @@ fn main() {
             "enc_connect_once" => drop(black_box(ours_encode_connect_once(black_box(&ns)))),
             "json_enc_event" => drop(black_box(json_encode_event(black_box(&data)))),
             "json_enc_bin" => drop(black_box(json_encode_bin(black_box(&data)))),
-            "typed_large" => drop(black_box(ours_typed_large(black_box(large_text.clone())))),
-            "json_typed_large" => drop(black_box(json_typed_large(black_box(&large_body)))),
             "enc_large" => drop(black_box(ours_encode_large(&ns, black_box(&large)))),
             "json_enc_large" => drop(black_box(json_encode_large(black_box(&large)))),
             "enc_str1k" => drop(black_box(ours_encode_str1k(&ns, black_box(&str1k)))),
             "json_enc_str1k" => drop(black_box(json_encode_str1k(black_box(&str1k)))),
-            "typed_ack" => drop(black_box(ours_typed_ack(black_box(atext.clone())))),
-            "json_typed_ack" => drop(black_box(json_typed_ack(black_box(abody)))),
-            "ref_typed_ack" => drop(black_box(ref_typed_ack(black_box(&atext)))),
-            "ref_typed_bin" => drop(black_box(ref_typed_bin(
-                black_box(&btext),
-                black_box(std::slice::from_ref(&att)),
-            ))),
             "enc_bin_ack" => drop(black_box(ours_encode_bin_ack(&ns, black_box(&bd)))),
             "enc_connect_nsp" => drop(black_box(ours_encode_connect_once(black_box(&cns)))),
             "enc_ack_nsp" => drop(black_box(ours_encode_ack(&cns, black_box(&data)))),
