@@ -435,29 +435,7 @@ fn placeholders_at_sight(json: &str, attachments: usize) -> bool {
     // 300 digits), which a reader that skips the value would not notice, sends the packet to
     // the full check, as does an escape.
     if b.len() <= SHORT_SCAN {
-        // One pass over a short text, eight bytes at a time, each byte looked up in a
-        // table: memchr's set-up costs more than it saves there, and a run of more than 300
-        // digits does not fit. A group of eight is looked at byte by byte only when it may
-        // hold an escape, a key or an exponent.
-        let mut chunks = b.chunks_exact(8);
-        let mut base = 0;
-        // Whether the byte before the group is a digit or `.`.
-        let mut after_number = false;
-        for chunk in chunks.by_ref() {
-            let kinds = chunk.iter().fold(0, |k, &c| k | SCAN[usize::from(c)]);
-            if kinds != 0 && suspect(kinds, after_number) && !places.plain(base, base + 8) {
-                return false;
-            }
-            after_number = chunk
-                .last()
-                .is_some_and(|&c| SCAN[usize::from(c)] & NUMBER != 0);
-            base += 8;
-        }
-        let kinds = chunks
-            .remainder()
-            .iter()
-            .fold(0, |k, &c| k | SCAN[usize::from(c)]);
-        if kinds != 0 && suspect(kinds, after_number) && !places.plain(base, b.len()) {
+        if !short_scan(&mut places) {
             return false;
         }
     } else {
@@ -489,87 +467,116 @@ struct Placeholders<'a> {
     found: usize,
 }
 
-/// [`SCAN`] kinds: an escape.
-const ESCAPE: u8 = 1;
-/// [`SCAN`] kinds: a `_` (which may start a `_placeholder` key).
-const KEY: u8 = 2;
-/// [`SCAN`] kinds: an `e`/`E` (an exponent after a digit or `.`).
-const EXP: u8 = 4;
-/// [`SCAN`] kinds: a digit or `.`.
-const NUMBER: u8 = 8;
-
-/// The kind of each byte, for [`placeholders_at_sight`]'s scan of short texts.
-static SCAN: [u8; 256] = {
-    let mut t = [0; 256];
-    t[b'\\' as usize] = ESCAPE;
-    t[b'_' as usize] = KEY;
-    t[b'e' as usize] = EXP;
-    t[b'E' as usize] = EXP;
-    t[b'.' as usize] = NUMBER;
-    let mut d = b'0';
-    while d <= b'9' {
-        t[d as usize] = NUMBER;
-        d += 1;
+/// [`placeholders_at_sight`] on a short text: one pass, eight bytes at a time as one word,
+/// memchr's set-up costing more than it saves there (and a run of more than 300 digits does
+/// not fit). A word is looked into only when it holds a `\`, a `_` or an `e`/`E`; an exact
+/// placeholder is stepped over whole.
+///
+/// The byte tests flag every byte they look for, and may flag a few more above one (a borrow
+/// crossing a byte): what is flagged is then looked at exactly, or at worst sends a packet
+/// that is fine to the full check, never the other way round.
+fn short_scan(places: &mut Placeholders<'_>) -> bool {
+    let b = places.b;
+    let mut at = 0;
+    // Past the end, `get` says `None`: the scan is over.
+    while let Some(rest) = b.get(at..).filter(|r| !r.is_empty()) {
+        let w = word_at(rest);
+        let escapes = zero_bytes(w ^ (ONES * u64::from(b'\\')));
+        let keys = zero_bytes(w ^ (ONES * u64::from(b'_')));
+        // `E` is `e` with bit 5 clear, and no other byte turns into `e` with it set.
+        let exps = zero_bytes((w | (ONES * 0x20)) ^ (ONES * u64::from(b'e')));
+        if escapes | keys | exps == 0 {
+            at += 8;
+            continue;
+        }
+        // The lowest flagged byte is always one looked for.
+        if escapes != 0 {
+            return false;
+        }
+        match places.look_into(w, at, keys, exps) {
+            Some(next) => at = next,
+            None => return false,
+        }
     }
-    t
-};
+    true
+}
 
-/// Whether a group of bytes of `kinds` (ORed [`SCAN`] kinds, not 0), after a digit or `.`
-/// when `after_number`, may hold an escape, a key or an exponent.
+/// The eight bytes at the start of `rest` as a little-endian word, zero bytes past its end
+/// (a zero byte is none of the bytes [`short_scan`] looks for).
 #[inline(always)]
-const fn suspect(kinds: u8, after_number: bool) -> bool {
-    kinds & (ESCAPE | KEY) != 0 || (kinds & EXP != 0 && (after_number || kinds & NUMBER != 0))
+fn word_at(rest: &[u8]) -> u64 {
+    if let Some(first) = rest.first_chunk::<8>() {
+        return u64::from_le_bytes(*first);
+    }
+    // The last few bytes of the text (a byte loop: a copy of a length not known here would
+    // be a call).
+    rest.iter().rev().fold(0, |w, &c| (w << 8) | u64::from(c))
+}
+
+/// The high bit of each zero byte of `x`, and possibly of bytes above one.
+#[inline(always)]
+const fn zero_bytes(x: u64) -> u64 {
+    x.wrapping_sub(ONES) & !x & !LOW7
+}
+
+/// Whether one of the `e`/`E` bytes flagged in `exps` (a [`zero_bytes`] mask of `w`) follows a
+/// digit or `.`: the byte before it in `w`, or `prev` for the first byte.
+#[inline(always)]
+fn exponent_in(w: u64, exps: u64, prev: Option<&u8>) -> bool {
+    let digits = (w ^ (ONES * u64::from(b'0'))).wrapping_sub(ONES * 10)
+        & !(w ^ (ONES * u64::from(b'0')))
+        & !LOW7;
+    let numbers = digits | zero_bytes(w ^ (ONES * u64::from(b'.')));
+    let first = prev.is_some_and(|&c| c.is_ascii_digit() || c == b'.');
+    exps & ((numbers << 8) | (u64::from(first) << 7)) != 0
 }
 
 impl Placeholders<'_> {
-    /// Looks at the bytes `start..end` one by one: `false` for an escape, an exponent (`e`/`E`
-    /// after a digit or `.`) or a `_placeholder` key that is not an exact placeholder (see
-    /// [`key_at`](Self::key_at)); `true` otherwise.
-    ///
-    /// Out of line: the scan's loop keeps its registers.
-    #[inline(never)]
-    fn plain(&mut self, start: usize, end: usize) -> bool {
-        let b = self.b;
-        let Some(group) = b.get(start..end) else {
-            return true;
+    /// Looks into the word `w` at `at` (no escape in it), whose `_` bytes and `e`/`E` bytes are
+    /// flagged in `keys` and `exps`: `None` for an exponent (before the first `_`) or a
+    /// `_placeholder` key that is not an exact placeholder; otherwise where the scan goes on
+    /// (past the word, past the `_`, or past a placeholder, which is counted).
+    fn look_into(&mut self, w: u64, at: usize, keys: u64, mut exps: u64) -> Option<usize> {
+        // The bytes before the first `_`, or the whole word.
+        let before = if keys == 0 {
+            8
+        } else {
+            (keys.trailing_zeros() / 8) as usize
         };
-        for (at, &c) in (start..).zip(group) {
-            let kind = SCAN[usize::from(c)];
-            if kind & !NUMBER == 0 {
-                continue;
-            }
-            let plain = match kind {
-                ESCAPE => false,
-                KEY => self.key_at(at),
-                EXP => at
-                    .checked_sub(1)
-                    .and_then(|p| b.get(p))
-                    .is_none_or(|&c| SCAN[usize::from(c)] != NUMBER),
-                _ => true,
-            };
-            if !plain {
-                return false;
-            }
+        if before < 8 {
+            exps &= (1u64 << (8 * before)) - 1;
         }
-        true
+        if exps != 0 && exponent_in(w, exps, at.checked_sub(1).and_then(|p| self.b.get(p))) {
+            return None;
+        }
+        if before == 8 {
+            return Some(at + 8);
+        }
+        // A `_` at `at + before`: a placeholder to count and step over, or a plain byte.
+        let key = at + before;
+        Some(self.placeholder_at(key)?.unwrap_or(key + 1))
     }
 
-    /// Looks at the `_` at `at`: `true` when it does not start the key `_placeholder`, or
-    /// starts a placeholder written exactly as `{"_placeholder":true,"num":N}` with an `N`
-    /// not seen before and below the attachment count (which is then counted); `false`
+    /// Looks at the `_` at `at`: `Some(None)` when it does not start the key `_placeholder`;
+    /// `Some(Some(end))` when it starts a placeholder written exactly as
+    /// `{"_placeholder":true,"num":N}` with an `N` not seen before and below the attachment
+    /// count (which is then counted), `end` being where the placeholder ends; `None`
     /// otherwise.
-    fn key_at(&mut self, at: usize) -> bool {
-        const HEAD: &[u8] = PLACEHOLDER_HEAD;
+    fn placeholder_at(&mut self, at: usize) -> Option<Option<usize>> {
         const KEY: &[u8] = b"_placeholder";
         let b = self.b;
-        if !b[at..].starts_with(KEY) {
-            return true;
-        }
-        let Some(start) = at.checked_sub(2) else {
-            return false;
-        };
-        let Some(digits) = b.get(start..).and_then(|s| s.strip_prefix(HEAD)) else {
-            return false;
+        // The usual case first: the head of an exact placeholder, the key two bytes in.
+        let start = at.saturating_sub(2);
+        let Some(digits) = b
+            .get(start..)
+            .and_then(|r| r.strip_prefix(PLACEHOLDER_HEAD))
+            .filter(|_| at >= 2)
+        else {
+            return if b.get(at..).is_some_and(|r| r.starts_with(KEY)) {
+                None
+            } else {
+                Some(None)
+            };
         };
         let len = digits.iter().take_while(|c| c.is_ascii_digit()).count();
         let index = match (digits.get(..len), digits.get(len)) {
@@ -577,14 +584,20 @@ impl Placeholders<'_> {
             (Some(d), Some(b'}')) if d.first().is_some_and(|&c| c != b'0') && len <= 2 => d
                 .iter()
                 .fold(0usize, |n, &c| n * 10 + usize::from(c - b'0')),
-            _ => return false,
+            _ => return None,
         };
         if index >= self.attachments || self.seen & (1 << index) != 0 {
-            return false;
+            return None;
         }
         self.seen |= 1 << index;
         self.found += 1;
-        true
+        Some(Some(start + PLACEHOLDER_HEAD.len() + len + 1))
+    }
+
+    /// Looks at the `_` at `at` as [`placeholder_at`](Self::placeholder_at) does: `false`
+    /// when it starts a `_placeholder` key that is not an exact placeholder, `true` otherwise.
+    fn key_at(&mut self, at: usize) -> bool {
+        self.placeholder_at(at).is_some()
     }
 }
 
@@ -963,7 +976,7 @@ mod tests {
     }
 
     /// What [`placeholders_at_sight`] decides on a short text, one byte at a time (the scan
-    /// before the table of byte kinds).
+    /// before the word at a time one).
     fn at_sight_reference(json: &str, attachments: usize) -> bool {
         let b = json.as_bytes();
         assert!(b.len() <= SHORT_SCAN);
@@ -996,20 +1009,6 @@ mod tests {
     }
 
     #[test]
-    fn scan_table_kinds() {
-        for c in 0..=255u8 {
-            let expected = match c {
-                b'\\' => ESCAPE,
-                b'_' => KEY,
-                b'e' | b'E' => EXP,
-                b'0'..=b'9' | b'.' => NUMBER,
-                _ => 0,
-            };
-            assert_eq!(SCAN[usize::from(c)], expected, "{c}");
-        }
-    }
-
-    #[test]
     fn exponents_across_groups_of_eight() {
         let ph = r#"{"_placeholder":true,"num":0}"#;
         // A digit at the end of one group of eight, its exponent at the start of the next,
@@ -1025,6 +1024,34 @@ mod tests {
                 let json = format!(r#"["a{p}",{mid},{ph}]"#);
                 assert_eq!(placeholders_at_sight(&json, 1), expected, "{json}");
                 assert_eq!(at_sight_reference(&json, 1), expected, "{json}");
+            }
+        }
+    }
+
+    #[test]
+    fn keys_and_escapes_at_every_offset_of_a_word() {
+        let ph = |n: u8| format!(r#"{{"_placeholder":true,"num":{n}}}"#);
+        // Every offset within a word and across the text's last, shorter word.
+        for pad in 0..20 {
+            let p = "p".repeat(pad);
+            for (json, attachments, expected) in [
+                (format!(r#"["a{p}",{}]"#, ph(0)), 1, true),
+                (format!(r#"["a{p}_x",{}]"#, ph(0)), 1, true),
+                (format!(r#"["a{p}_",{},{}]"#, ph(1), ph(0)), 2, true),
+                (format!(r#"["a{p}\n",{}]"#, ph(0)), 1, false),
+                (format!(r#"["a{p}",{},"_placeholder"]"#, ph(0)), 1, false),
+                (format!(r#"["a{p}",{},{}]"#, ph(0), ph(0)), 2, false),
+                (format!(r#"["a{p}",{}]"#, ph(0)), 2, false),
+                (format!(r#"["a{p}",{},"1{p}e5"]"#, ph(0)), 1, pad > 0),
+                (format!(r#"[{}{p},"ee_e_"]"#, ph(0)), 1, true),
+                (format!(r#"[{}{p},"e.e"]"#, ph(0)), 1, false),
+            ] {
+                assert_eq!(
+                    placeholders_at_sight(&json, attachments),
+                    expected,
+                    "{json}"
+                );
+                assert_eq!(at_sight_reference(&json, attachments), expected, "{json}");
             }
         }
     }
@@ -1073,6 +1100,7 @@ mod tests {
                     r#"{"_placeholder":true,"num":01}"#, r#"{"_placeholder":false,"num":0}"#,
                     "_placeholder", "_", "\\", "e", "E", "d", "^", "]", ".", "0", "9", "1e5",
                     "2.E1", "a", "\"", ",", "[", "{", "}", " ", "é", "\u{1}", "eeeeeee",
+                    "_e", "9E", ".e", "pppppppp",
                 ]),
                 0..24,
             ),
