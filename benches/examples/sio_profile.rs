@@ -288,10 +288,16 @@ struct Handshake {
     sid: String,
 }
 
-/// `t:CASE`: a fresh deferring `Decoder`, the text then each attachment, then the typed read.
+/// `t:CASE`: the connection's deferring `Decoder` (kept from one packet to the next, as a
+/// server keeps it), the text then each attachment, then the typed read; the packet is dropped
+/// here.
 #[inline(never)]
-fn ours_typed_case<T: DeserializeOwned>(k: Kind, text: Utf8Bytes, atts: &[Bytes]) -> T {
-    let mut d = Decoder::new(DecodeLimits::default()).defer_json_check(true);
+fn ours_typed_case<T: DeserializeOwned>(
+    d: &mut Decoder,
+    k: Kind,
+    text: Utf8Bytes,
+    atts: &[Bytes],
+) -> T {
     let mut p = d.decode_text(text).unwrap();
     for a in atts {
         p = d.decode_binary(a.clone()).unwrap();
@@ -335,9 +341,11 @@ fn typed_case<T: DeserializeOwned, J: DeserializeOwned>(
     let wire: Utf8Bytes = text.to_owned().into();
     // The body: past the header (type, attachment count, namespace, ack id).
     let body = &text[text.find(['[', '{']).unwrap()..];
+    let mut d = Decoder::new(DecodeLimits::default()).defer_json_check(true);
     for _ in 0..n {
         match which {
             "t" => drop(black_box(ours_typed_case::<T>(
+                &mut d,
                 k,
                 black_box(wire.clone()),
                 atts,
