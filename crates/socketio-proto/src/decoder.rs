@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use engineio_proto::Utf8Bytes;
 
+use crate::attachments::Attachments;
 use crate::error::DecodeError;
 use crate::namespace::{AckId, Namespace, check_namespace};
 use crate::packet::{Packet, PacketType, Payload};
@@ -119,7 +120,7 @@ struct Pending {
     json_at: usize,
     /// Where the arguments start after a plain event name (0: not known).
     args_at: usize,
-    attachments: Vec<Bytes>,
+    attachments: Attachments,
     bytes: usize,
 }
 
@@ -239,7 +240,7 @@ impl Decoder {
                 head.ack,
                 (text, start),
                 args_at,
-                Vec::new(),
+                Attachments::new(),
             )));
         }
         self.pending = Some(Pending {
@@ -247,7 +248,7 @@ impl Decoder {
             ns,
             ack: head.ack,
             expected: head.attachments,
-            attachments: Vec::with_capacity(head.attachments),
+            attachments: Attachments::with_capacity(head.attachments),
             bytes: text.len(),
             text,
             json_at: start,
@@ -300,7 +301,7 @@ fn build(
     ack: Option<AckId>,
     (text, json_at): (Utf8Bytes, usize),
     args_at: usize,
-    attachments: Vec<Bytes>,
+    attachments: Attachments,
 ) -> Packet {
     let data = Payload::with_args_at(text, json_at, attachments, args_at);
     match ty {

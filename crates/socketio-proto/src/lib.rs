@@ -69,6 +69,7 @@
     )
 )]
 
+mod attachments;
 #[cfg(feature = "serde")]
 mod de;
 mod decoder;

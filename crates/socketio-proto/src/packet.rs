@@ -8,6 +8,7 @@ use bytes::Bytes;
 use bytes::BytesMut;
 use engineio_proto::{Frame, Message, Utf8Bytes};
 
+use crate::attachments::Attachments;
 use crate::error::DecodeError;
 use crate::namespace::{AckId, Namespace};
 
@@ -114,7 +115,6 @@ pub struct Payload {
     text: Utf8Bytes,
     /// Where the JSON starts in `text` (a char boundary).
     json_at: usize,
-    attachments: Vec<Bytes>,
     /// Where an EVENT's arguments start, right after a plain event name, when the decoder
     /// found it (0: not known). Derived from `json`, so equality and hashing leave it out.
     #[cfg_attr(
@@ -122,6 +122,7 @@ pub struct Payload {
         expect(dead_code, reason = "read by the serde helpers only")
     )]
     args_at: usize,
+    attachments: Attachments,
 }
 
 impl PartialEq for Payload {
@@ -156,23 +157,24 @@ impl Payload {
     /// helpers only ever build such payloads.
     #[must_use]
     pub fn new(json: Utf8Bytes, attachments: Vec<Bytes>) -> Self {
-        Self::with_args_at(json, 0, attachments, 0)
+        Self::with_args_at(json, 0, attachments.into(), 0)
     }
 
     /// A payload whose JSON is `text` from `json_at` on (a char boundary), and whose EVENT
     /// arguments start at `args_at` of the JSON, right after a plain event name (0: not
     /// known), as the decoder's check found it.
+    #[inline]
     pub(crate) fn with_args_at(
         text: Utf8Bytes,
         json_at: usize,
-        attachments: Vec<Bytes>,
+        attachments: Attachments,
         args_at: usize,
     ) -> Self {
         Self {
             text,
             json_at,
-            attachments,
             args_at,
+            attachments,
         }
     }
 
@@ -206,13 +208,13 @@ impl Payload {
     /// The binary attachments, in placeholder `num` order.
     #[must_use]
     pub fn attachments(&self) -> &[Bytes] {
-        &self.attachments
+        self.attachments.as_slice()
     }
 
     /// Splits the payload into its JSON and its attachments.
     #[must_use]
     pub fn into_parts(self) -> (Utf8Bytes, Vec<Bytes>) {
-        (self.json_text(), self.attachments)
+        (self.json_text(), self.attachments.into_vec())
     }
 
     /// Whether the packet carried no payload at all.
@@ -224,7 +226,7 @@ impl Payload {
     /// Total size in bytes: JSON plus attachments.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.attachments
+        self.attachments()
             .iter()
             .fold(self.json().len(), |n, a| n.saturating_add(a.len()))
     }
@@ -475,7 +477,7 @@ impl Packet {
     pub fn encode(&self) -> Encoded {
         let payload = self.payload();
         let json = payload.map_or("", Payload::json);
-        let attachments = payload.map_or(&[][..], |p| &p.attachments[..]);
+        let attachments = payload.map_or(&[][..], Payload::attachments);
         let header = Header {
             ty: self.packet_type(),
             attachments: attachments.len(),
@@ -485,7 +487,7 @@ impl Packet {
         let mut out = String::with_capacity(1 + header.len() + json.len());
         header.write_engineio(&mut out);
         out.push_str(json);
-        Encoded::new(Utf8Bytes::from(out), attachments.to_vec())
+        Encoded::new(Utf8Bytes::from(out), attachments.into())
     }
 }
 
@@ -650,12 +652,12 @@ pub(crate) fn push_json_str(out: &mut String, s: &str) {
 pub struct Encoded {
     /// `4` + header + JSON.
     message: Utf8Bytes,
-    attachments: Vec<Bytes>,
+    attachments: Attachments,
 }
 
 impl Encoded {
     /// `message` must start with the Engine.IO `4`.
-    pub(crate) fn new(message: Utf8Bytes, attachments: Vec<Bytes>) -> Self {
+    pub(crate) fn new(message: Utf8Bytes, attachments: Attachments) -> Self {
         debug_assert!(message.starts_with('4'));
         Self {
             message,
@@ -706,7 +708,7 @@ impl Encoded {
             push_json_str(&mut out, pid);
         }
         out.push('}');
-        Self::new(Utf8Bytes::from(out), Vec::new())
+        Self::new(Utf8Bytes::from(out), Attachments::new())
     }
 
     /// The Socket.IO text (header + JSON, without the Engine.IO `4`), sharing the buffer.
@@ -725,7 +727,13 @@ impl Encoded {
     /// The binary attachments, in order.
     #[must_use]
     pub fn attachments(&self) -> &[Bytes] {
-        &self.attachments
+        self.attachments.as_slice()
+    }
+
+    /// The Socket.IO text and the attachments, taken apart.
+    #[cfg(feature = "serde")]
+    pub(crate) fn into_text_and_attachments(self) -> (Utf8Bytes, Attachments) {
+        (self.text(), self.attachments)
     }
 
     /// Number of Engine.IO messages: the text plus one per attachment.
@@ -744,7 +752,7 @@ impl Encoded {
     /// attachment. Cheap: every message shares the encoded buffers.
     pub fn messages(&self) -> impl ExactSizeIterator<Item = Message> + '_ {
         std::iter::once(Message::Text(self.text()))
-            .chain(self.attachments.iter().cloned().map(Message::Binary))
+            .chain(self.attachments().iter().cloned().map(Message::Binary))
             .collect::<Vec<_>>()
             .into_iter()
     }
@@ -756,7 +764,7 @@ impl Encoded {
             .unwrap_or_else(|| Frame::message(Message::Text(self.text())));
         Frames {
             text: Some(text),
-            attachments: self.attachments.iter(),
+            attachments: self.attachments().iter(),
         }
     }
 }
@@ -797,6 +805,7 @@ impl IntoIterator for Encoded {
         let text = self.text();
         std::iter::once(Message::Text(text)).chain(
             self.attachments
+                .into_vec()
                 .into_iter()
                 .map(Message::Binary as fn(Bytes) -> Message),
         )

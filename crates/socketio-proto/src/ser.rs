@@ -6,6 +6,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use engineio_proto::Utf8Bytes;
 use serde::ser::{Serialize, SerializeSeq, SerializeTuple, SerializeTupleStruct, Serializer};
 
+use crate::attachments::Attachments;
 use crate::error::EncodeError;
 use crate::json::JsonWriter;
 use crate::namespace::{AckId, Namespace};
@@ -691,10 +692,10 @@ impl Encoded {
 
     /// The payload part (JSON slice and attachments), sharing the buffers.
     fn into_payload(self) -> Payload {
-        let text = self.text();
+        let (text, attachments) = self.into_text_and_attachments();
         let header_len = header_len(&text);
         let json = text.tail(header_len).unwrap_or_default();
-        Payload::new(json, self.attachments().to_vec())
+        Payload::with_args_at(json, 0, attachments, 0)
     }
 }
 
@@ -793,7 +794,7 @@ impl Packet {
 
 /// Collects attachments while serialising.
 #[derive(Default)]
-pub(crate) struct Collector(RefCell<Vec<Bytes>>);
+pub(crate) struct Collector(RefCell<Attachments>);
 
 impl Collector {
     /// Keeps `v` as the next attachment and returns its number: the `Bytes` of the
@@ -804,10 +805,6 @@ impl Collector {
             .filter(|b| b.as_ptr() == v.as_ptr() && b.len() == v.len())
             .unwrap_or_else(|| Bytes::copy_from_slice(v));
         let mut atts = self.0.borrow_mut();
-        if atts.capacity() == 0 {
-            // Cheaper than the first growth of an empty `Vec`.
-            *atts = Vec::with_capacity(4);
-        }
         atts.push(bytes);
         atts.len() - 1
     }
