@@ -8,10 +8,10 @@ use bytes::Bytes;
 /// The binary attachments of a packet, in placeholder `num` order.
 ///
 /// Most binary packets carry one attachment (one `Buffer` argument); a `Vec` would cost an
-/// allocation and a free per packet for it. One attachment is kept inline instead, and the
-/// type is no larger than the `Bytes` it holds (the `Vec` variant fits beside `Bytes`'s
-/// non-null vtable pointer, which carries the tag), so packets without attachments pay
-/// nothing in size for it.
+/// allocation and a free per packet for it. One attachment is kept inline instead. The type
+/// is no larger than the `Bytes` it holds (the `Vec` variant fits beside `Bytes`'s non-null
+/// vtable pointer, which carries the tag): eight bytes more than a `Vec`, which every
+/// payload pays, with or without attachments (see ARCHITECTURE.md's Decisions).
 #[derive(Clone)]
 pub(crate) enum Attachments {
     /// Exactly one attachment.
