@@ -567,12 +567,10 @@ impl Placeholders<'_> {
         const KEY: &[u8] = b"_placeholder";
         let b = self.b;
         // The usual case first: the head of an exact placeholder, the key two bytes in.
-        let start = at.saturating_sub(2);
-        let Some(digits) = b
-            .get(start..)
-            .and_then(|r| r.strip_prefix(PLACEHOLDER_HEAD))
-            .filter(|_| at >= 2)
-        else {
+        let head = at
+            .checked_sub(2)
+            .and_then(|start| Some((start, b.get(start..)?.strip_prefix(PLACEHOLDER_HEAD)?)));
+        let Some((start, digits)) = head else {
             return if b.get(at..).is_some_and(|r| r.starts_with(KEY)) {
                 None
             } else {
