@@ -34,31 +34,20 @@
     clippy::unwrap_used,
     reason = "a profiling harness on fixed, valid inputs"
 )]
+use socketio_benches::typed::{
+    self, Data, Kind, Ph, Runner, json_typed_case, ours_typed_case, ref_typed_case,
+};
 use socketio_benches::{Batch, batch};
 use std::hint::black_box;
 
 use bytes::Bytes;
 use engineio_proto::Utf8Bytes;
 use serde::de::DeserializeOwned;
-use serde::de::IgnoredAny;
-use serde::{Deserialize, Serialize};
-use socketio_proto::{AckId, Binary, DecodeLimits, Decoder, Encoded, Namespace, Packet, PacketRef};
+use socketio_proto::{AckId, Binary, DecodeLimits, Decoder, Encoded, Namespace, Packet};
 use socketioxide_core::packet::{ConnectPacket, Packet as TheirPacket};
 use socketioxide_core::parser::Parse as _;
 use socketioxide_core::{Sid, Str, Value};
 use socketioxide_parser_common::CommonParser;
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Data {
-    foo: String,
-    arr: [u8; 3],
-}
-
-#[derive(Serialize, Deserialize)]
-struct Ph {
-    _placeholder: bool,
-    num: usize,
-}
 
 #[inline(never)]
 fn ours_encode_large(ns: &Namespace, b: &Batch) -> Encoded {
@@ -274,62 +263,6 @@ fn theirs_encode_connect_d(ns: &Str) {
     drop(black_box(theirs_encode_connect(ns)));
 }
 
-/// What a typed read asks of a packet: CONNECT data, EVENT arguments or ACK arguments.
-#[derive(Clone, Copy)]
-enum Kind {
-    Connect,
-    Event,
-    Ack,
-}
-
-#[derive(Deserialize)]
-struct Handshake {
-    #[expect(dead_code, reason = "read, not used")]
-    sid: String,
-}
-
-/// `t:CASE`: the connection's deferring `Decoder` (kept from one packet to the next, as a
-/// server keeps it), the text then each attachment, then the typed read; the packet is dropped
-/// here.
-#[inline(never)]
-fn ours_typed_case<T: DeserializeOwned>(
-    d: &mut Decoder,
-    k: Kind,
-    text: Utf8Bytes,
-    atts: &[Bytes],
-) -> T {
-    let mut p = d.decode_text(text).unwrap();
-    for a in atts {
-        p = d.decode_binary(a.clone()).unwrap();
-    }
-    let p = p.unwrap();
-    let data = p.payload().unwrap();
-    match k {
-        Kind::Connect => data.deserialize(),
-        Kind::Event => data.event_args(),
-        Kind::Ack => data.ack_args(),
-    }
-    .unwrap()
-}
-
-/// `r:CASE`: `PacketRef` and its typed readers.
-#[inline(never)]
-fn ref_typed_case<T: DeserializeOwned>(k: Kind, text: &str, atts: &[Bytes]) -> T {
-    let p = PacketRef::parse(text, &DecodeLimits::default()).unwrap();
-    match k {
-        Kind::Connect => p.deserialize(atts),
-        Kind::Event => p.event_args(atts),
-        Kind::Ack => p.ack_args(atts),
-    }
-    .unwrap()
-}
-
-/// `j:CASE`: serde_json on the body alone.
-#[inline(never)]
-fn json_typed_case<T: DeserializeOwned>(body: &str) -> T {
-    serde_json::from_str(body).unwrap()
-}
-
 /// Runs `which` (`t`, `r` or `j`) of one typed-decode case `n` times.
 fn typed_case<T: DeserializeOwned, J: DeserializeOwned>(
     which: &str,
@@ -357,105 +290,20 @@ fn typed_case<T: DeserializeOwned, J: DeserializeOwned>(
     }
 }
 
-/// The typed-decode cases, as the criterion bench builds them.
-fn typed_cases(which: &str, case: &str, n: usize) {
-    const DATA: &str = r#"{"foo":"bar","arr":[1,2,3]}"#;
-    const PH0: &str = r#"{"_placeholder":true,"num":0}"#;
-    const PH1: &str = r#"{"_placeholder":true,"num":1}"#;
-    let (base, ns) = match case.strip_suffix("_custom_nsp") {
-        Some(base) => (base, "/custom_nsp,"),
-        None => (case, ""),
-    };
-    let small = [Bytes::from_static(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9])];
-    let big = |len: usize, salt: u8| -> Bytes {
-        (0..len)
-            .map(|i| (i as u8).wrapping_mul(31) ^ salt)
-            .collect::<Vec<u8>>()
-            .into()
-    };
-    type B1 = (Data, Binary);
-    type J1 = (IgnoredAny, Data, Ph);
-    match base {
-        "connect" => typed_case::<Handshake, Handshake>(
-            which,
-            Kind::Connect,
-            &format!(r#"0{ns}{{"sid":"lv_VI97HAXpY6yYW"}}"#),
-            &[],
-            n,
-        ),
-        "event" => typed_case::<Data, (IgnoredAny, Data)>(
-            which,
-            Kind::Event,
-            &format!(r#"2{ns}["event",{DATA}]"#),
-            &[],
-            n,
-        ),
-        "event_with_ack" => typed_case::<Data, (IgnoredAny, Data)>(
-            which,
-            Kind::Event,
-            &format!(r#"2{ns}0["event",{DATA}]"#),
-            &[],
-            n,
-        ),
-        "ack" => typed_case::<Data, (Data,)>(which, Kind::Ack, &format!("3{ns}0[{DATA}]"), &[], n),
-        "binary_event" => typed_case::<B1, J1>(
-            which,
-            Kind::Event,
-            &format!(r#"51-{ns}["event",{DATA},{PH0}]"#),
-            &small,
-            n,
-        ),
-        "binary_ack" => typed_case::<B1, (Data, Ph)>(
-            which,
-            Kind::Ack,
-            &format!("61-{ns}0[{DATA},{PH0}]"),
-            &small,
-            n,
-        ),
-        "event_1KB" | "event_16KB" | "event_256KB" => {
-            let len = match base {
-                "event_1KB" => 1024,
-                "event_16KB" => 16 * 1024,
-                _ => 256 * 1024,
-            };
-            let body = serde_json::to_string(&("event", batch(len))).unwrap();
-            typed_case::<Batch, (IgnoredAny, Batch)>(
-                which,
-                Kind::Event,
-                &format!("2{body}"),
-                &[],
-                n,
-            );
-        }
-        "binary_event_1x1KB" | "binary_event_1x64KB" => {
-            let len = if base.ends_with("1KB") {
-                1024
-            } else {
-                64 * 1024
-            };
-            typed_case::<B1, J1>(
-                which,
-                Kind::Event,
-                &format!(r#"51-["event",{DATA},{PH0}]"#),
-                &[big(len, 1)],
-                n,
-            );
-        }
-        "binary_event_2x1KB" | "binary_event_2x64KB" => {
-            let len = if base.ends_with("1KB") {
-                1024
-            } else {
-                64 * 1024
-            };
-            typed_case::<(Data, Binary, Binary), (IgnoredAny, Data, Ph, Ph)>(
-                which,
-                Kind::Event,
-                &format!(r#"52-["event",{DATA},{PH0},{PH1}]"#),
-                &[big(len, 1), big(len, 2)],
-                n,
-            );
-        }
-        _ => panic!("case"),
+/// Runs `which` (`t`, `r` or `j`) of a typed-decode case `n` times.
+struct Profile<'a> {
+    which: &'a str,
+    n: usize,
+}
+
+impl Runner for Profile<'_> {
+    fn run<T: DeserializeOwned, J: DeserializeOwned>(
+        &mut self,
+        kind: Kind,
+        text: &str,
+        attachments: &[Bytes],
+    ) {
+        typed_case::<T, J>(self.which, kind, text, attachments, self.n);
     }
 }
 
@@ -479,7 +327,7 @@ fn main() {
         other => other,
     };
     if let Some((which, case)) = op.split_once(':') {
-        typed_cases(which, case, n);
+        assert!(typed::case(case, &mut Profile { which, n }), "case");
         return;
     }
     let data = Data {

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod typed;
+
 /// One record of the large event payloads.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Item {
