@@ -229,7 +229,7 @@ impl Decoder {
         let json = text.get(start..).unwrap_or_default();
         let args_at = check_payload::<true>(&head, json, self.defer_json)?;
         let ns = match head.ns {
-            (start, end) if start < end => Namespace::checked(text.slice(start..end)),
+            (start, end) if start < end => Namespace::checked(&text, start..end),
             _ => Namespace::main(),
         };
         if head.attachments == 0 {

@@ -4,6 +4,7 @@ use std::fmt;
 use std::ops::Deref;
 
 use engineio_proto::Utf8Bytes;
+use smol_str::SmolStr;
 
 use crate::error::NamespaceError;
 
@@ -14,6 +15,10 @@ use crate::error::NamespaceError;
 ///
 /// The main namespace is `/`; the encoder leaves it out of the header, as the reference does.
 ///
+/// A name of up to [`Namespace::INLINE_LEN`] bytes (nearly every name in use) is held in the
+/// value itself: building, cloning and dropping it touch no reference count and keep no
+/// buffer alive. A longer name shares the buffer it was read from.
+///
 /// ```
 /// use socketio_proto::Namespace;
 ///
@@ -23,21 +28,34 @@ use crate::error::NamespaceError;
 /// assert!(Namespace::new("admin").is_err());
 /// assert!(Namespace::new("/a,b").is_err());
 /// ```
-#[derive(Clone, Eq, Hash, Ord, PartialEq, PartialOrd)]
-pub struct Namespace(Utf8Bytes);
+#[derive(Clone)]
+pub struct Namespace(Repr);
+
+/// How a name is held; which one depends on the length alone, so equal names are held alike.
+#[derive(Clone)]
+enum Repr {
+    /// At most [`Namespace::INLINE_LEN`] bytes, in place.
+    Inline(SmolStr),
+    /// Longer names, sharing the buffer they came in.
+    Shared(Utf8Bytes),
+}
 
 impl Namespace {
     /// Hard upper bound on a namespace's length in bytes. The decoder applies the (usually
     /// smaller) [`DecodeLimits::max_namespace_len`](crate::DecodeLimits::max_namespace_len).
     pub const MAX_LEN: usize = 4096;
 
+    /// The longest name held in the value itself rather than in a shared buffer.
+    pub const INLINE_LEN: usize = 23;
+
     /// The main namespace `/`.
     #[must_use]
     pub const fn main() -> Self {
-        Self(Utf8Bytes::from_static("/"))
+        Self(Repr::Inline(SmolStr::new_inline("/")))
     }
 
-    /// Validates a namespace name, sharing the buffer of `name`.
+    /// Validates a namespace name. A name longer than [`Namespace::INLINE_LEN`] shares the
+    /// buffer of `name`; a shorter one is copied out of it.
     ///
     /// # Errors
     ///
@@ -45,31 +63,68 @@ impl Namespace {
     pub fn new(name: impl Into<Utf8Bytes>) -> Result<Self, NamespaceError> {
         let name = name.into();
         check(&name, Self::MAX_LEN)?;
-        Ok(Self(name))
+        Ok(if name.len() <= Self::INLINE_LEN {
+            Self(Repr::Inline(SmolStr::new(name.as_str())))
+        } else {
+            Self(Repr::Shared(name))
+        })
     }
 
-    /// A name that passed [`check_namespace`] (used by the decoder).
-    pub(crate) fn checked(name: Utf8Bytes) -> Self {
-        Self(name)
+    /// The name `text[range]`, which passed [`check_namespace`] (used by the decoder): copied
+    /// when short, shared with `text` otherwise.
+    #[inline]
+    pub(crate) fn checked(text: &Utf8Bytes, range: std::ops::Range<usize>) -> Self {
+        if range.len() <= Self::INLINE_LEN {
+            Self(Repr::Inline(SmolStr::new(
+                text.get(range).unwrap_or_default(),
+            )))
+        } else {
+            Self(Repr::Shared(text.slice(range)))
+        }
     }
 
     /// The name as a `&str`.
     #[must_use]
+    #[inline]
     pub fn as_str(&self) -> &str {
-        self.0.as_str()
-    }
-
-    /// The name as shared text.
-    #[must_use]
-    pub fn as_utf8_bytes(&self) -> &Utf8Bytes {
-        &self.0
+        match &self.0 {
+            Repr::Inline(s) => s.as_str(),
+            Repr::Shared(s) => s.as_str(),
+        }
     }
 
     /// Whether this is the main namespace `/`.
     #[must_use]
     #[inline]
     pub fn is_main(&self) -> bool {
-        self.0.as_str() == "/"
+        self.as_str() == "/"
+    }
+}
+
+impl PartialEq for Namespace {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Namespace {}
+
+impl PartialOrd for Namespace {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Namespace {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for Namespace {
+    /// Hashes as the `str` does.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
@@ -213,5 +268,44 @@ mod tests {
             })
         );
         assert_eq!(Namespace::new("/ünï").unwrap(), "/ünï");
+    }
+
+    /// Names up to `INLINE_LEN` bytes are held in place, longer ones share their buffer; both
+    /// read, compare, order and hash as their text, on both sides of the boundary.
+    #[test]
+    fn inline_and_shared_names_behave_alike() {
+        use std::hash::{BuildHasher, RandomState};
+
+        let hasher = RandomState::new();
+        for len in [1, 2, Namespace::INLINE_LEN - 1, Namespace::INLINE_LEN]
+            .into_iter()
+            .chain([Namespace::INLINE_LEN + 1, 100, Namespace::MAX_LEN])
+        {
+            // `ü` is two bytes: a non-ASCII name, an `x` making up an odd length.
+            let name = format!(
+                "/{}{}",
+                "ü".repeat((len - 1) / 2),
+                "x".repeat((len - 1) % 2)
+            );
+            assert_eq!(name.len(), len, "{name}");
+            let text = Utf8Bytes::from(format!("2{name},[\"a\"]"));
+            let decoded = Namespace::checked(&text, 1..1 + len);
+            let built = Namespace::new(name.as_str()).unwrap();
+            assert_eq!(decoded.as_str(), name);
+            assert_eq!(decoded, built);
+            assert_eq!(decoded.cmp(&built), std::cmp::Ordering::Equal);
+            assert_eq!(hasher.hash_one(&decoded), hasher.hash_one(name.as_str()));
+            assert_eq!(
+                matches!(decoded.0, Repr::Inline(_)),
+                len <= Namespace::INLINE_LEN
+            );
+            assert_eq!(
+                matches!(built.0, Repr::Inline(_)),
+                len <= Namespace::INLINE_LEN
+            );
+        }
+        let long = Namespace::new(format!("/m{}", "x".repeat(30))).unwrap();
+        assert!(Namespace::new("/a").unwrap() < long);
+        assert!(Namespace::new("/z").unwrap() > long);
     }
 }
