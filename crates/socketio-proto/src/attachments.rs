@@ -2,6 +2,7 @@
 //! one kept without a heap allocation.
 
 use std::fmt;
+use std::mem::ManuallyDrop;
 
 use bytes::Bytes;
 
@@ -12,42 +13,76 @@ use bytes::Bytes;
 /// is no larger than the `Bytes` it holds (the `Vec` variant fits beside `Bytes`'s non-null
 /// vtable pointer, which carries the tag): eight bytes more than a `Vec`, which every
 /// payload pays, with or without attachments (see ARCHITECTURE.md's Decisions).
+///
+/// Most payloads have none, and dropping them is on every packet's path: the `Vec` is dropped
+/// by hand ([`Drop`] below), which returns at once when it never allocated, where the
+/// compiler's drop glue would loop over its (zero) elements first.
 #[derive(Clone)]
 pub(crate) enum Attachments {
     /// Exactly one attachment.
     One(Bytes),
-    /// Any other number (none, which allocates nothing, or several).
-    Many(Vec<Bytes>),
+    /// Any other number (none, which allocates nothing, or several). Dropped by [`Drop`].
+    Many(ManuallyDrop<Vec<Bytes>>),
+}
+
+impl Drop for Attachments {
+    #[inline]
+    fn drop(&mut self) {
+        if let Self::Many(v) = self
+            && v.capacity() != 0
+        {
+            drop_vec(std::mem::take(&mut **v));
+        }
+        // What is left in `Many` is an empty `Vec` that never allocated: nothing to free.
+    }
+}
+
+/// Drops the attachments of a `Many` that allocated (out of line: the rare case).
+#[inline(never)]
+fn drop_vec(v: Vec<Bytes>) {
+    drop(v);
 }
 
 impl Attachments {
     /// No attachments.
     pub(crate) const fn new() -> Self {
-        Self::Many(Vec::new())
+        Self::Many(ManuallyDrop::new(Vec::new()))
     }
 
     /// Room for `n` attachments, allocated only when `n` is more than one.
     #[inline]
     pub(crate) fn with_capacity(n: usize) -> Self {
-        Self::Many(if n > 1 {
+        Self::Many(ManuallyDrop::new(if n > 1 {
             Vec::with_capacity(n)
         } else {
             Vec::new()
-        })
+        }))
     }
 
     /// Appends an attachment.
     #[inline]
     pub(crate) fn push(&mut self, data: Bytes) {
+        if let Self::Many(v) = self
+            && v.capacity() == 0
+        {
+            // The `Vec` replaced never allocated: nothing to free.
+            *self = Self::One(data);
+        } else {
+            self.push_more(data);
+        }
+    }
+
+    /// Appends an attachment to one or more (out of line: the first one is the usual case).
+    #[inline(never)]
+    fn push_more(&mut self, data: Bytes) {
         match self {
-            Self::Many(v) if v.is_empty() && v.capacity() == 0 => *self = Self::One(data),
             Self::Many(v) => v.push(data),
             Self::One(first) => {
                 // Room for a few more: cheaper than growing from two.
                 let mut v = Vec::with_capacity(4);
                 v.push(std::mem::take(first));
                 v.push(data);
-                *self = Self::Many(v);
+                *self = Self::Many(ManuallyDrop::new(v));
             }
         }
     }
@@ -57,7 +92,7 @@ impl Attachments {
     pub(crate) fn as_slice(&self) -> &[Bytes] {
         match self {
             Self::One(b) => std::slice::from_ref(b),
-            Self::Many(v) => v,
+            Self::Many(v) => v.as_slice(),
         }
     }
 
@@ -77,10 +112,10 @@ impl Attachments {
     }
 
     /// The attachments as a `Vec` (allocated here for a single one).
-    pub(crate) fn into_vec(self) -> Vec<Bytes> {
-        match self {
-            Self::One(b) => vec![b],
-            Self::Many(v) => v,
+    pub(crate) fn into_vec(mut self) -> Vec<Bytes> {
+        match &mut self {
+            Self::One(b) => vec![std::mem::take(b)],
+            Self::Many(v) => std::mem::take(&mut **v),
         }
     }
 }
@@ -94,7 +129,7 @@ impl Default for Attachments {
 impl From<Vec<Bytes>> for Attachments {
     /// Keeps the `Vec` as it is (its allocation is already paid for).
     fn from(v: Vec<Bytes>) -> Self {
-        Self::Many(v)
+        Self::Many(ManuallyDrop::new(v))
     }
 }
 
@@ -103,7 +138,7 @@ impl From<&[Bytes]> for Attachments {
     fn from(s: &[Bytes]) -> Self {
         match s {
             [one] => Self::One(one.clone()),
-            _ => Self::Many(s.to_vec()),
+            _ => Self::Many(ManuallyDrop::new(s.to_vec())),
         }
     }
 }
