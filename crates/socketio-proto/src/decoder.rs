@@ -303,19 +303,26 @@ fn build(
     args_at: usize,
     attachments: Attachments,
 ) -> Packet {
-    let data = Payload::with_args_at(text, json_at, attachments, args_at);
+    // The payload is built in the arm that uses it: built before the match, it is written to
+    // the stack and copied into the packet from there (4 to 15 instructions a text packet).
+    let has_json = json_at < text.len();
+    let data = move || Payload::with_args_at(text, json_at, attachments, args_at);
     match ty {
         PacketType::Connect => Packet::Connect {
             ns,
-            auth: (!data.is_empty()).then_some(data),
+            auth: has_json.then(data),
         },
         PacketType::Disconnect => Packet::Disconnect { ns },
-        PacketType::Event | PacketType::BinaryEvent => Packet::Event { ns, data, ack },
-        PacketType::ConnectError => Packet::ConnectError { ns, data },
+        PacketType::Event | PacketType::BinaryEvent => Packet::Event {
+            ns,
+            data: data(),
+            ack,
+        },
+        PacketType::ConnectError => Packet::ConnectError { ns, data: data() },
         // Checked by the caller: an ACK always has an id.
         PacketType::Ack | PacketType::BinaryAck => Packet::Ack {
             ns,
-            data,
+            data: data(),
             id: ack.unwrap_or(AckId(0)),
         },
     }

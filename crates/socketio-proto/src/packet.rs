@@ -192,6 +192,7 @@ impl Payload {
 
     /// The JSON text (placeholders included), empty when the packet had no payload.
     #[must_use]
+    #[inline]
     pub fn json(&self) -> &str {
         self.text.get(self.json_at..).unwrap_or_default()
     }
