@@ -16,8 +16,8 @@ use crate::error::NamespaceError;
 /// The main namespace is `/`; the encoder leaves it out of the header, as the reference does.
 ///
 /// A name of up to [`Namespace::INLINE_LEN`] bytes (nearly every name in use) is held in the
-/// value itself: building, cloning and dropping it touch no reference count and keep no
-/// buffer alive. A longer name shares the buffer it was read from.
+/// value itself, and `/` is a static text: building, cloning and dropping them touch no
+/// reference count and keep no buffer alive. A longer name shares the buffer it was read from.
 ///
 /// ```
 /// use socketio_proto::Namespace;
@@ -31,12 +31,14 @@ use crate::error::NamespaceError;
 #[derive(Clone)]
 pub struct Namespace(Repr);
 
-/// How a name is held; which one depends on the length alone, so equal names are held alike.
+/// How a name is held; which one depends on the name alone, so equal names are held alike.
 #[derive(Clone)]
 enum Repr {
-    /// At most [`Namespace::INLINE_LEN`] bytes, in place.
+    /// Two to [`Namespace::INLINE_LEN`] bytes, in place.
     Inline(SmolStr),
-    /// Longer names, sharing the buffer they came in.
+    /// The main namespace (a static text) and names longer than [`Namespace::INLINE_LEN`],
+    /// sharing the buffer they came in. `/` is held here so that [`Namespace::is_main`] and
+    /// [`Namespace::as_str`] on it cost no more than on a plain `Utf8Bytes`.
     Shared(Utf8Bytes),
 }
 
@@ -51,7 +53,7 @@ impl Namespace {
     /// The main namespace `/`.
     #[must_use]
     pub const fn main() -> Self {
-        Self(Repr::Inline(SmolStr::new_inline("/")))
+        Self(Repr::Shared(Utf8Bytes::from_static("/")))
     }
 
     /// Validates a namespace name. A name longer than [`Namespace::INLINE_LEN`] shares the
@@ -63,10 +65,10 @@ impl Namespace {
     pub fn new(name: impl Into<Utf8Bytes>) -> Result<Self, NamespaceError> {
         let name = name.into();
         check(&name, Self::MAX_LEN)?;
-        Ok(if name.len() <= Self::INLINE_LEN {
-            Self(Repr::Inline(SmolStr::new(name.as_str())))
-        } else {
-            Self(Repr::Shared(name))
+        Ok(match name.len() {
+            1 => Self::main(),
+            ..=Self::INLINE_LEN => Self(Repr::Inline(SmolStr::new(name.as_str()))),
+            _ => Self(Repr::Shared(name)),
         })
     }
 
@@ -74,12 +76,13 @@ impl Namespace {
     /// when short, shared with `text` otherwise.
     #[inline]
     pub(crate) fn checked(text: &Utf8Bytes, range: std::ops::Range<usize>) -> Self {
-        if range.len() <= Self::INLINE_LEN {
-            Self(Repr::Inline(SmolStr::new(
+        match range.len() {
+            // A checked name starts with `/`: one byte long, it is the main namespace.
+            1 => Self::main(),
+            ..=Self::INLINE_LEN => Self(Repr::Inline(SmolStr::new(
                 text.get(range).unwrap_or_default(),
-            )))
-        } else {
-            Self(Repr::Shared(text.slice(range)))
+            ))),
+            _ => Self(Repr::Shared(text.slice(range))),
         }
     }
 
@@ -97,7 +100,8 @@ impl Namespace {
     #[must_use]
     #[inline]
     pub fn is_main(&self) -> bool {
-        self.as_str() == "/"
+        // `/` is never held inline.
+        matches!(&self.0, Repr::Shared(s) if s.as_str() == "/")
     }
 }
 
@@ -297,12 +301,14 @@ mod tests {
             assert_eq!(hasher.hash_one(&decoded), hasher.hash_one(name.as_str()));
             assert_eq!(
                 matches!(decoded.0, Repr::Inline(_)),
-                len <= Namespace::INLINE_LEN
+                (2..=Namespace::INLINE_LEN).contains(&len)
             );
             assert_eq!(
                 matches!(built.0, Repr::Inline(_)),
-                len <= Namespace::INLINE_LEN
+                (2..=Namespace::INLINE_LEN).contains(&len)
             );
+            assert_eq!(decoded.is_main(), len == 1);
+            assert_eq!(built.is_main(), len == 1);
         }
         let long = Namespace::new(format!("/m{}", "x".repeat(30))).unwrap();
         assert!(Namespace::new("/a").unwrap() < long);
