@@ -8,12 +8,13 @@
 //!
 //! The calls run in rounds (300 unless the second argument says otherwise): a batch through
 //! the `Decoder`, a batch through `PacketRef`, a batch through serde_json, back to back (1,000
-//! calls per batch, fewer for the large cases). A machine's clock speed drifts over seconds, which in
-//! separate runs (or in criterion's groups, run one after the other) moves a ratio by tens of
-//! percent; within one round the three see the same speed. For each of the three the
+//! calls per batch, fewer for the large cases). A machine's clock speed drifts over seconds,
+//! which in separate runs (or in criterion's groups, run one after the other) moves a ratio by
+//! tens of percent; within one round the three see the same speed. For each of the three the
 //! program prints the median time per call over the rounds, and the median over the rounds of
 //! its ratio to serde_json's time in the same round. With `all` instead of a case name it runs
-//! every case.
+//! every case. Code placement still moves a ratio by up to 10 % from one build to the next
+//! (see `docs/benchmarks.md`).
 
 use std::hint::black_box;
 use std::time::Instant;
