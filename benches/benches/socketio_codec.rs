@@ -29,6 +29,9 @@
 //! attachments, that serde_json writes the same body, and that all three decode to the value
 //! that was encoded.
 
+// socketioxide's benchmark data (`{"foo":"bar","arr":[1,2,3]}`), the CONNECT handshake object
+// and a placeholder as serde_json reads it: the same types as the profiling examples.
+use socketio_benches::typed::{Data, Handshake, Ph as Placeholder};
 use socketio_benches::{Batch, batch};
 use std::hint::black_box;
 use std::marker::PhantomData;
@@ -37,7 +40,7 @@ use bytes::Bytes;
 use criterion::{BatchSize, BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use engineio_proto::Utf8Bytes;
 use serde::de::{DeserializeOwned, IgnoredAny};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use socketio_proto::{
     AckId, Binary, DecodeLimits, Decoder, Encoded, Namespace, Packet, PacketRef, Payload,
 };
@@ -53,13 +56,6 @@ const SID: &str = "lv_VI97HAXpY6yYW";
 /// socketioxide's benchmarks use ack id 0.
 const ACK_ID: u64 = 0;
 
-/// socketioxide's benchmark data: `{"foo":"bar","arr":[1,2,3]}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Data {
-    foo: String,
-    arr: [u8; 3],
-}
-
 fn data() -> Data {
     Data {
         foo: "bar".to_owned(),
@@ -67,24 +63,11 @@ fn data() -> Data {
     }
 }
 
-/// The JSON of an attachment placeholder, for the serde_json ceiling.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Placeholder {
-    _placeholder: bool,
-    num: usize,
-}
-
 const fn ph(num: usize) -> Placeholder {
     Placeholder {
         _placeholder: true,
         num,
     }
-}
-
-/// The CONNECT auth/handshake object, read back as a typed value.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Handshake {
-    sid: String,
 }
 
 /// Deterministic binary data.

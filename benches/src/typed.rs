@@ -1,6 +1,6 @@
 //! The typed-decode cases of the `sio_decode_typed` criterion group, for the profiling and
 //! wall-clock examples: each case's wire text, attachments, and the types our reader and
-//! serde_json read it into.
+//! serde_json read it into (the criterion bench uses the same types).
 
 use bytes::Bytes;
 use engineio_proto::Utf8Bytes;
@@ -20,7 +20,7 @@ pub struct Data {
 }
 
 /// A placeholder read as a plain struct: serde_json's side of a binary case.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Ph {
     /// `true`.
     pub _placeholder: bool,
@@ -29,7 +29,7 @@ pub struct Ph {
 }
 
 /// The server's CONNECT reply read as a struct.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Handshake {
     /// The session id.
     pub sid: String,
