@@ -39,8 +39,8 @@ use std::marker::PhantomData;
 use bytes::Bytes;
 use criterion::{BatchSize, BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use engineio_proto::Utf8Bytes;
-use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Serialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use socketio_proto::{
     AckId, Binary, DecodeLimits, Decoder, Encoded, Namespace, Packet, PacketRef, Payload,
 };
