@@ -310,7 +310,7 @@ fn build(
     match ty {
         PacketType::Connect => Packet::Connect {
             ns,
-            auth: has_json.then(data),
+            auth: if has_json { Some(data()) } else { None },
         },
         PacketType::Disconnect => Packet::Disconnect { ns },
         PacketType::Event | PacketType::BinaryEvent => Packet::Event {
