@@ -1101,6 +1101,25 @@ mod tests {
     }
 
     /// `string_stop` against a byte-by-byte search, with and without control characters.
+    #[test]
+    fn string_stop_finds_one_stop_at_every_offset_of_short_texts() {
+        for len in 0..=48 {
+            // `at == len`: no stop at all.
+            for at in 0..=len {
+                for stop in [b'"', b'\\', 0x1f, 0x00] {
+                    let mut b = vec![b'a'; len];
+                    if let Some(c) = b.get_mut(at) {
+                        *c = stop;
+                    }
+                    let found = (at < len).then_some(at);
+                    assert_eq!(string_stop(&b, true), found, "{len} {at} {stop}");
+                    let plain = found.filter(|_| stop == b'"' || stop == b'\\');
+                    assert_eq!(string_stop(&b, false), plain, "{len} {at} {stop}");
+                }
+            }
+        }
+    }
+
     fn same_stop(b: &[u8]) -> Result<(), proptest::test_runner::TestCaseError> {
         for controls in [false, true] {
             let expected = b
