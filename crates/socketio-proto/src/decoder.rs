@@ -7,6 +7,7 @@ use crate::attachments::Attachments;
 use crate::error::DecodeError;
 use crate::namespace::{AckId, Namespace, check_namespace};
 use crate::packet::{Packet, PacketType, Payload};
+use crate::packet_buf::PacketBuf;
 use crate::validate::{is_reserved_event, validate};
 
 /// A placeholder as encoders write it, up to its index: `{"_placeholder":true,"num":N}`.
@@ -110,17 +111,11 @@ pub struct Decoder {
 /// A binary packet whose attachments are still arriving.
 #[derive(Debug)]
 struct Pending {
-    ty: PacketType,
-    ns: Namespace,
-    ack: Option<AckId>,
+    /// The packet so far: its text and header, the attachments received.
+    packet: PacketBuf,
     /// The declared attachment count.
     expected: usize,
-    /// The packet's text, its JSON from `json_at` on.
-    text: Utf8Bytes,
-    json_at: usize,
-    /// Where the arguments start after a plain event name (0: not known).
-    args_at: usize,
-    attachments: Attachments,
+    /// The text's and the attachments' bytes so far.
     bytes: usize,
 }
 
@@ -200,7 +195,7 @@ impl Decoder {
     pub fn awaiting_attachments(&self) -> usize {
         self.pending
             .as_ref()
-            .map_or(0, |p| p.expected - p.attachments.len())
+            .map_or(0, |p| p.expected - p.packet.attachments().len())
     }
 
     /// Drops a partially received packet, freeing its attachments.
@@ -208,7 +203,8 @@ impl Decoder {
         self.pending = None;
     }
 
-    /// Decodes the Socket.IO text of an Engine.IO message (the `4` already stripped).
+    /// Decodes the Socket.IO text of an Engine.IO message (the `4` already stripped) into a
+    /// [`Packet`]: [`read_text`](Self::read_text), then [`PacketBuf::into_packet`].
     ///
     /// Returns `Ok(None)` when the text is the header of a binary packet whose attachments are
     /// still to come.
@@ -219,45 +215,29 @@ impl Decoder {
     /// rules, or when a binary packet was still waiting for attachments
     /// ([`DecodeError::UnexpectedText`]). The decoder is idle afterwards.
     pub fn decode_text(&mut self, text: Utf8Bytes) -> Result<Option<Packet>, DecodeError> {
-        if self.pending.is_some() {
-            self.pending = None;
-            return Err(DecodeError::UnexpectedText);
-        }
-        let (head, start) = check_text(&text, &self.limits)?;
-        // The header is ASCII, so `start` is a char boundary. The payload keeps the whole
-        // text and where its JSON starts: no slice of it is taken.
-        let json = text.get(start..).unwrap_or_default();
-        let args_at = check_payload::<true>(&head, json, self.defer_json)?;
+        // Built from the header at once, without a `PacketBuf` in between (through one, 15 to
+        // 20 instructions more a text packet: it is moved before the `Packet` is built).
+        let complete = |text, head: &Head, json_at, args_at| (text, *head, json_at, args_at);
+        let Some((text, head, json_at, args_at)) = self.text_with(text, complete)? else {
+            return Ok(None);
+        };
         let ns = match head.ns {
             (start, end) if start < end => Namespace::checked(&text, start..end),
             _ => Namespace::main(),
         };
-        if head.attachments == 0 {
-            // `50-[...]` is complete at once, and nothing is left waiting (CVE-2026-69185).
-            return Ok(Some(build(
-                head.ty,
-                ns,
-                head.ack,
-                (text, start),
-                args_at,
-                Attachments::new(),
-            )));
-        }
-        self.pending = Some(Pending {
-            ty: head.ty,
+        Ok(Some(build(
+            head.ty,
             ns,
-            ack: head.ack,
-            expected: head.attachments,
-            attachments: Attachments::with_capacity(head.attachments),
-            bytes: text.len(),
-            text,
-            json_at: start,
+            head.ack,
+            (text, json_at),
             args_at,
-        });
-        Ok(None)
+            Attachments::new(),
+        )))
     }
 
-    /// Decodes a binary Engine.IO message: the next attachment of the pending binary packet.
+    /// Decodes a binary Engine.IO message, the next attachment of the pending binary packet,
+    /// into a [`Packet`]: [`read_binary`](Self::read_binary), then
+    /// [`PacketBuf::into_packet`].
     ///
     /// Returns the packet once its last attachment has arrived, `Ok(None)` before.
     ///
@@ -267,6 +247,74 @@ impl Decoder {
     /// [`DecodeError::PacketTooLarge`] when the attachments exceed the byte limit; the
     /// decoder is idle afterwards.
     pub fn decode_binary(&mut self, data: Bytes) -> Result<Option<Packet>, DecodeError> {
+        self.binary_with(data, PacketBuf::take_packet)
+    }
+
+    /// [`decode_text`](Self::decode_text) without building the [`Packet`]: the packet as
+    /// received, its header read in place (see [`PacketBuf`]). Accepts and refuses exactly
+    /// what `decode_text` does, with the same errors and the same state afterwards.
+    ///
+    /// # Errors
+    ///
+    /// As [`decode_text`](Self::decode_text).
+    pub fn read_text(&mut self, text: Utf8Bytes) -> Result<Option<PacketBuf>, DecodeError> {
+        self.text_with(text, |text, head, json_at, args_at| {
+            PacketBuf::new(text, head, json_at, args_at)
+        })
+    }
+
+    /// Reads `text` as [`read_text`](Self::read_text) does, and makes what it returns for a
+    /// complete packet with `complete` (from the text, the header, where the JSON starts and
+    /// where the arguments start).
+    #[inline(always)]
+    fn text_with<R>(
+        &mut self,
+        text: Utf8Bytes,
+        complete: impl FnOnce(Utf8Bytes, &Head, usize, usize) -> R,
+    ) -> Result<Option<R>, DecodeError> {
+        if self.pending.is_some() {
+            self.pending = None;
+            return Err(DecodeError::UnexpectedText);
+        }
+        let (head, start) = check_text(&text, &self.limits)?;
+        // The header is ASCII, so `start` is a char boundary. The packet keeps the whole
+        // text and where its JSON starts: no slice of it is taken.
+        let json = text.get(start..).unwrap_or_default();
+        let args_at = check_payload::<true>(&head, json, self.defer_json)?;
+        if head.attachments == 0 {
+            // `50-[...]` is complete at once, and nothing is left waiting (CVE-2026-69185).
+            return Ok(Some(complete(text, &head, start, args_at)));
+        }
+        let bytes = text.len();
+        let mut packet = PacketBuf::new(text, &head, start, args_at);
+        *packet.attachments_mut() = Attachments::with_capacity(head.attachments);
+        self.pending = Some(Pending {
+            packet,
+            expected: head.attachments,
+            bytes,
+        });
+        Ok(None)
+    }
+
+    /// [`decode_binary`](Self::decode_binary) without building the [`Packet`] (see
+    /// [`read_text`](Self::read_text)).
+    ///
+    /// # Errors
+    ///
+    /// As [`decode_binary`](Self::decode_binary).
+    pub fn read_binary(&mut self, data: Bytes) -> Result<Option<PacketBuf>, DecodeError> {
+        self.binary_with(data, |p| std::mem::replace(p, PacketBuf::taken()))
+    }
+
+    /// Takes `data` as [`read_binary`](Self::read_binary) does, and makes what it returns for
+    /// the completed packet with `complete`, which takes what it needs out of the pending
+    /// packet (what it leaves is dropped).
+    #[inline(always)]
+    fn binary_with<R>(
+        &mut self,
+        data: Bytes,
+        complete: impl FnOnce(&mut PacketBuf) -> R,
+    ) -> Result<Option<R>, DecodeError> {
         let Some(pending) = self.pending.as_mut() else {
             return Err(DecodeError::UnexpectedBinary);
         };
@@ -277,25 +325,21 @@ impl Decoder {
                 max: self.limits.max_packet_bytes,
             });
         }
-        pending.attachments.push(data);
-        if pending.attachments.len() < pending.expected {
+        let attachments = pending.packet.attachments_mut();
+        attachments.push(data);
+        if attachments.len() < pending.expected {
             return Ok(None);
         }
-        Ok(self.pending.take().map(|p| {
-            build(
-                p.ty,
-                p.ns,
-                p.ack,
-                (p.text, p.json_at),
-                p.args_at,
-                p.attachments,
-            )
-        }))
+        // Taken out field by field: moving the whole pending packet out of the `Option` and
+        // then into the result copies it twice.
+        let done = complete(&mut pending.packet);
+        self.pending = None;
+        Ok(Some(done))
     }
 }
 
 #[inline(always)]
-fn build(
+pub(crate) fn build(
     ty: PacketType,
     ns: Namespace,
     ack: Option<AckId>,

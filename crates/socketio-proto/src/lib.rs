@@ -19,7 +19,11 @@
 //! [`Binary`] values carried as attachments. A consumer that only wants typed arguments out of
 //! a text packet can skip the [`Packet`] altogether: [`PacketRef`] reads the header and the
 //! JSON in place, accepting what a decoder with the [JSON check
-//! deferred](Decoder::defer_json_check) accepts, and deserialises from there.
+//! deferred](Decoder::defer_json_check) accepts, and deserialises from there. A consumer that
+//! keeps what it receives (a server handing payloads to handlers) reads with
+//! [`Decoder::read_text`] and [`Decoder::read_binary`] instead of the `decode_*` methods: the
+//! same packets, kept as they arrived ([`PacketBuf`]: the header read in place, the payload
+//! handed on without a copy), without building the [`Packet`] enum.
 //!
 //! # Receive a binary event, answer with an ack
 //!
@@ -79,6 +83,7 @@ mod json;
 mod json_de;
 mod namespace;
 mod packet;
+mod packet_buf;
 mod packet_ref;
 #[cfg(feature = "serde")]
 mod ser;
@@ -90,6 +95,7 @@ pub use error::{ArgsError, EncodeError};
 pub use error::{DecodeError, NamespaceError};
 pub use namespace::{AckId, Namespace};
 pub use packet::{Encoded, Packet, PacketType, Payload};
+pub use packet_buf::PacketBuf;
 pub use packet_ref::PacketRef;
 #[cfg(feature = "serde")]
 pub use ser::{Binary, to_payload};

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 
 #[cfg(feature = "serde")]
 use crate::Binary;
-use crate::{AckId, DecodeLimits, Decoder, Namespace, Packet, Payload};
+use crate::{AckId, DecodeLimits, Decoder, Namespace, Packet, PacketBuf, Payload};
 
 /// A JSON value as compact text, as `JSON.stringify` writes it.
 fn json_value() -> impl Strategy<Value = String> {
@@ -268,6 +268,39 @@ proptest! {
                 None => Ok(None),
             });
         prop_assert_eq!(lazy, full);
+    }
+
+    #[test]
+    fn read_and_decode_agree_on_any_sequence(
+        msgs in prop::collection::vec(
+            prop_oneof![
+                packet().prop_map(|p| {
+                    let enc = p.encode();
+                    let mut msgs = vec![Ok(enc.text().as_str().to_owned())];
+                    msgs.extend(enc.attachments().iter().map(|a| Err(a.to_vec())));
+                    msgs
+                }),
+                ".{0,40}".prop_map(|t| vec![Ok(t)]),
+                prop::collection::vec(any::<u8>(), 0..8).prop_map(|b| vec![Err(b)]),
+            ],
+            0..8,
+        ),
+        defer in any::<bool>(),
+    ) {
+        // Two decoders fed the same messages, one through `read_*`, one through `decode_*`.
+        let new = || Decoder::new(limits()).defer_json_check(defer);
+        let (mut read, mut decode) = (new(), new());
+        for m in msgs.into_iter().flatten() {
+            let (r, d) = match m {
+                Ok(t) => (read.read_text(t.as_str().into()), decode.decode_text(t.as_str().into())),
+                Err(b) => {
+                    let b = Bytes::from(b);
+                    (read.read_binary(b.clone()), decode.decode_binary(b))
+                }
+            };
+            prop_assert_eq!(r.map(|p| p.map(PacketBuf::into_packet)), d);
+            prop_assert_eq!(read.awaiting_attachments(), decode.awaiting_attachments());
+        }
     }
 
     #[test]
