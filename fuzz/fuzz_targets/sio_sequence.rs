@@ -1,6 +1,8 @@
 //! A sequence of text and binary messages into one decoder (stateful): never panics, after
-//! every error the decoder holds nothing, and a decoder that defers the JSON check, fed the
-//! same messages, gives the same results once `Packet::validate` has run.
+//! every error the decoder holds nothing, a decoder that defers the JSON check, fed the same
+//! messages, gives the same results once `Packet::validate` has run, and a third one read
+//! through `read_text`/`read_binary` gives the same packets (`PacketBuf::into_packet`) and
+//! errors as the first.
 #![no_main]
 
 use bytes::Bytes;
@@ -14,21 +16,32 @@ fuzz_target!(|data: &[u8]| {
         .with_max_namespace_len(32);
     let mut decoder = Decoder::new(limits);
     let mut lazy = Decoder::new(limits).defer_json_check(true);
+    let mut reader = Decoder::new(limits);
     // Messages are separated by 0xfe; a leading 0x00 marks a binary message.
     for msg in data.split(|&b| b == 0xfe) {
-        let (res, deferred) = match msg.split_first() {
+        let (res, deferred, read) = match msg.split_first() {
             Some((0, bin)) => {
                 let bin = Bytes::copy_from_slice(bin);
-                (decoder.decode_binary(bin.clone()), lazy.decode_binary(bin))
+                (
+                    decoder.decode_binary(bin.clone()),
+                    lazy.decode_binary(bin.clone()),
+                    reader.read_binary(bin),
+                )
             }
             _ => match std::str::from_utf8(msg) {
                 Ok(text) => (
                     decoder.decode_text(text.into()),
                     lazy.decode_text(text.into()),
+                    reader.read_text(text.into()),
                 ),
                 Err(_) => continue,
             },
         };
+        assert_eq!(read.map(|p| p.map(|p| p.into_packet())), res);
+        assert_eq!(
+            reader.awaiting_attachments(),
+            decoder.awaiting_attachments()
+        );
         let deferred = deferred.and_then(|p| match p {
             Some(p) => p.validate().map(|()| Some(p)),
             None => Ok(None),

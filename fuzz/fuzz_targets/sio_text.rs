@@ -2,11 +2,14 @@
 //! to text that decodes to the same packet, and a decoder that defers the JSON check to the
 //! reader accepts exactly the same packets once `Packet::validate` has run, with the same
 //! errors (and its typed readers refuse what `validate` refuses); `PacketRef` reads the text
-//! in place exactly as the deferring decoder does.
+//! in place exactly as the deferring decoder does; `read_text` gives what `decode_text` gives,
+//! as a `PacketBuf` that converts into the same packet and validates alike.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use socketio_proto::{DecodeError, DecodeLimits, Decoder, Packet, PacketRef, PacketType};
+use socketio_proto::{
+    DecodeError, DecodeLimits, Decoder, Packet, PacketBuf, PacketRef, PacketType,
+};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -17,6 +20,16 @@ fuzz_target!(|data: &[u8]| {
     let mut lazy = Decoder::new(DecodeLimits::default()).defer_json_check(true);
     let lazy_result = lazy.decode_text(text.into());
     same_in_place(text, &lazy_result, lazy.awaiting_attachments());
+    for (defer, decoded) in [(false, &full), (true, &lazy_result)] {
+        let read = Decoder::new(DecodeLimits::default())
+            .defer_json_check(defer)
+            .read_text(text.into());
+        if let (Ok(Some(b)), Ok(Some(p))) = (&read, decoded) {
+            assert_eq!(b.validate(), p.validate());
+            assert_eq!(b.ns(), p.ns().as_str());
+        }
+        assert_eq!(&read.map(|p| p.map(PacketBuf::into_packet)), decoded);
+    }
     match lazy_result {
         Ok(Some(p)) => {
             let checked = p.validate();
@@ -79,7 +92,10 @@ fn same_in_place(text: &str, lazy: &Result<Option<Packet>, DecodeError>, awaitin
     match (lazy, &in_place) {
         (Err(e), Err(f)) => assert_eq!(e, f),
         (Ok(None), Ok(r)) => {
-            assert!(matches!(r.packet_type(), PacketType::BinaryEvent | PacketType::BinaryAck));
+            assert!(matches!(
+                r.packet_type(),
+                PacketType::BinaryEvent | PacketType::BinaryAck
+            ));
             assert_eq!(r.attachments(), awaiting);
         }
         (Ok(Some(p)), Ok(r)) => {
