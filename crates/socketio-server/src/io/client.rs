@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use engineio_proto::{CloseReason, Frame, Message};
 use socketio_adapter::{RecoveredSession, Room, SocketId};
-use socketio_proto::{Decoder, Encoded, Namespace, Packet, Payload};
+use socketio_proto::{Decoder, Encoded, Namespace, PacketBuf, PacketType, Payload};
 
 use super::IoInner;
 use super::args::Args;
@@ -129,15 +129,21 @@ impl IoConnection {
             .cloned()
     }
 
-    fn dispatch(&mut self, packet: Packet, tasks: &mut Tasks) {
-        let slot = self.slot(packet.ns().as_str());
+    /// Acts on a complete packet. It is read in place: the namespace is looked up by its
+    /// text, and only a CONNECT builds a [`Namespace`] value.
+    fn dispatch(&mut self, packet: PacketBuf, tasks: &mut Tasks) {
+        let slot = self.slot(packet.ns());
         if let Some(Slot::Connected(socket)) = &slot {
             socket.count_received();
         }
-        match (slot, packet) {
-            (None, Packet::Connect { ns, auth }) => self.connect(ns, auth, tasks),
-            (Some(Slot::Connected(socket)), Packet::Event { data, ack, .. }) => {
-                let Some(args) = Args::of_event(data) else {
+        match (slot, packet.packet_type()) {
+            (None, PacketType::Connect) => {
+                let ns = packet.namespace();
+                self.connect(ns, packet.into_payload(), tasks);
+            }
+            (Some(Slot::Connected(socket)), PacketType::Event | PacketType::BinaryEvent) => {
+                let ack = packet.ack_id();
+                let Some(args) = packet.into_payload().and_then(Args::of_event) else {
                     self.engine.close();
                     return;
                 };
@@ -146,13 +152,18 @@ impl IoConnection {
                     tasks.spawn_boxed(task);
                 }
             }
-            (Some(Slot::Connected(socket)), Packet::Ack { data, id, .. }) => {
-                match Args::of_ack(data) {
+            (Some(Slot::Connected(socket)), PacketType::Ack | PacketType::BinaryAck) => {
+                // The decoder refuses an ACK without an id.
+                let Some(id) = packet.ack_id() else {
+                    self.engine.close();
+                    return;
+                };
+                match packet.into_payload().and_then(Args::of_ack) {
                     Some(args) => socket.on_ack(id, args),
                     None => self.engine.close(),
                 }
             }
-            (Some(Slot::Connected(socket)), Packet::Disconnect { .. }) => {
+            (Some(Slot::Connected(socket)), PacketType::Disconnect) => {
                 self.sockets
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
@@ -318,8 +329,8 @@ impl Connection for IoConnection {
     fn on_message(&mut self, msg: Message, tasks: &mut Tasks) {
         let was_partial = self.decoder.awaiting_attachments() > 0;
         let decoded = match msg {
-            Message::Text(t) => self.decoder.decode_text(t),
-            Message::Binary(b) => self.decoder.decode_binary(b),
+            Message::Text(t) => self.decoder.read_text(t),
+            Message::Binary(b) => self.decoder.read_binary(b),
             _ => return,
         };
         match decoded {
