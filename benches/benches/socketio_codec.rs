@@ -15,9 +15,10 @@
 //!   does (the server's path); theirs `Parse::decode_str` (+ `decode_bin`), which does not look
 //!   at the JSON. The serde_json column is `from_str::<IgnoredAny>` on the body: the cost of the
 //!   full check alone.
-//! - `sio_decode_typed`: wire text in, the user's typed value out. Ours decode with the JSON
-//!   check deferred + `Payload::event_args` / `ack_args` / `deserialize`, which check the JSON
-//!   while they deserialise it; `ours_ref` (text packets) the same through `PacketRef::parse`
+//! - `sio_decode_typed`: wire text in, the user's typed value out. Ours read with the JSON
+//!   check deferred (`Decoder::read_text` + `read_binary`, into a `PacketBuf`, as the server
+//!   reads) + `PacketBuf::event_args` / `ack_args` / `deserialize`, which check the JSON while
+//!   they deserialise it; `ours_ref` (text packets) the same through `PacketRef::parse`
 //!   and its readers, without building a `Packet`; theirs decode + `Parse::decode_value` /
 //!   `decode_default`;
 //!   serde_json `from_str` of the body into the same types (the event name skipped with
@@ -42,7 +43,7 @@ use engineio_proto::Utf8Bytes;
 use serde::Serialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use socketio_proto::{
-    AckId, Binary, DecodeLimits, Decoder, Encoded, Namespace, Packet, PacketRef, Payload,
+    AckId, Binary, DecodeLimits, Decoder, Encoded, Namespace, Packet, PacketBuf, PacketRef, Payload,
 };
 use socketioxide_core::packet::{ConnectPacket, Packet as TheirPacket, PacketData};
 use socketioxide_core::parser::{Parse as _, ParseConfig, ParseError, ParserState};
@@ -211,12 +212,21 @@ fn theirs_decode(state: &ParserState, text: Str, atts: Vec<Bytes>) -> TheirPacke
     res.expect("decodes")
 }
 
-fn ours_typed<O: DeserializeOwned>(kind: Kind, p: &Packet) -> O {
-    let data = p.payload().expect("payload");
+/// Ours as the server reads: [`ours_decode`] through `read_text` / `read_binary`, which keep
+/// the packet as received (a `PacketBuf`) instead of building a `Packet`.
+fn ours_read(d: &mut Decoder, text: Utf8Bytes, atts: Vec<Bytes>) -> PacketBuf {
+    let mut p = d.read_text(text).expect("decodes");
+    for a in atts {
+        p = d.read_binary(a).expect("decodes");
+    }
+    p.expect("complete packet")
+}
+
+fn ours_typed<O: DeserializeOwned>(kind: Kind, p: &PacketBuf) -> O {
     match kind {
-        Kind::Connect => data.deserialize(),
-        Kind::Event(_) => data.event_args(),
-        Kind::Ack(_) => data.ack_args(),
+        Kind::Connect => p.deserialize(),
+        Kind::Event(_) => p.event_args(),
+        Kind::Ack(_) => p.ack_args(),
     }
     .expect("typed decode")
 }
@@ -314,7 +324,9 @@ where
         Kind::Connect => as_json(&Handshake { sid: SID.into() }),
         _ => as_json(&case.ours),
     };
-    assert_eq!(as_json(&ours_typed::<O>(case.kind, &packet)), expected);
+    let read = ours_read(&mut deferred(limits), text.clone(), atts.clone());
+    assert_eq!(read.clone().into_packet(), packet, "{name}: read differs");
+    assert_eq!(as_json(&ours_typed::<O>(case.kind, &read)), expected);
     if atts.is_empty() {
         let r = PacketRef::parse(&text, &limits).expect("PacketRef reads the text");
         assert_eq!(
@@ -395,7 +407,7 @@ where
         b.iter_batched(
             || (deferred(limits), text.clone(), atts.clone()),
             |(mut d, t, a)| {
-                let p = ours_decode(&mut d, black_box(t), a);
+                let p = ours_read(&mut d, black_box(t), a);
                 let v = ours_typed::<O>(kind, &p);
                 (d, p, v)
             },

@@ -7,8 +7,9 @@
 //! valgrind --tool=callgrind target/release/examples/sio_profile t:event 20000
 //! ```
 //!
-//! Typed decode of every `sio_decode_typed` case of the criterion bench: `t:CASE` (through a
-//! fresh `Decoder`, the JSON check deferred, attachments fed one by one), `r:CASE` (through
+//! Typed decode of every `sio_decode_typed` case of the criterion bench: `t:CASE` (through the
+//! connection's `Decoder` into a `PacketBuf`, the JSON check deferred, attachments fed one by
+//! one), `p:CASE` (the same through `decode_*` into a `Packet`), `r:CASE` (through
 //! `PacketRef`, attachments in hand) and `j:CASE` (serde_json on the JSON body, placeholders
 //! as a plain struct), for CASE one of `connect`, `event`, `event_with_ack`, `ack`,
 //! `binary_event`, `binary_ack`, each also with the suffix `_custom_nsp`, and `event_1KB`,
@@ -35,7 +36,8 @@
     reason = "a profiling harness on fixed, valid inputs"
 )]
 use socketio_benches::typed::{
-    self, Data, Kind, Ph, Runner, json_typed_case, ours_typed_case, ref_typed_case,
+    self, Data, Kind, Ph, Runner, json_typed_case, ours_packet_typed_case, ours_typed_case,
+    ref_typed_case,
 };
 use socketio_benches::{Batch, batch};
 use std::hint::black_box;
@@ -263,7 +265,7 @@ fn theirs_encode_connect_d(ns: &Str) {
     drop(black_box(theirs_encode_connect(ns)));
 }
 
-/// Runs `which` (`t`, `r` or `j`) of one typed-decode case `n` times.
+/// Runs `which` (`t`, `p`, `r` or `j`) of one typed-decode case `n` times.
 fn typed_case<T: DeserializeOwned, J: DeserializeOwned>(
     which: &str,
     k: Kind,
@@ -283,6 +285,12 @@ fn typed_case<T: DeserializeOwned, J: DeserializeOwned>(
                 black_box(wire.clone()),
                 atts,
             ))),
+            "p" => drop(black_box(ours_packet_typed_case::<T>(
+                &mut d,
+                k,
+                black_box(wire.clone()),
+                atts,
+            ))),
             "r" => drop(black_box(ref_typed_case::<T>(k, black_box(text), atts))),
             "j" => drop(black_box(json_typed_case::<J>(black_box(body)))),
             _ => panic!("op"),
@@ -290,7 +298,7 @@ fn typed_case<T: DeserializeOwned, J: DeserializeOwned>(
     }
 }
 
-/// Runs `which` (`t`, `r` or `j`) of a typed-decode case `n` times.
+/// Runs `which` (`t`, `p`, `r` or `j`) of a typed-decode case `n` times.
 struct Profile<'a> {
     which: &'a str,
     n: usize,

@@ -1,5 +1,6 @@
-//! Wall-clock companion of `sio_profile`: times typed decode through our `Decoder`, through
-//! `PacketRef` and through serde_json on the body, on the same cases, interleaved.
+//! Wall-clock companion of `sio_profile`: times typed decode through our `Decoder` (into a
+//! `PacketBuf`, and into a `Packet`), through `PacketRef` and through serde_json on the body,
+//! on the same cases, interleaved.
 //!
 //! ```sh
 //! CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 cargo build --release -p socketio-benches --example sio_walltime
@@ -7,14 +8,14 @@
 //! ```
 //!
 //! The calls run in rounds (300 unless the second argument says otherwise): a batch through
-//! the `Decoder`, a batch through `PacketRef`, a batch through serde_json, back to back (1,000
-//! calls per batch, fewer for the large cases). A machine's clock speed drifts over seconds,
-//! which in separate runs (or in criterion's groups, run one after the other) moves a ratio by
-//! tens of percent; within one round the three see the same speed. For each of the three the
-//! program prints the median time per call over the rounds, and the median over the rounds of
-//! its ratio to serde_json's time in the same round. With `all` instead of a case name it runs
-//! every case. Code placement still moves a ratio by up to 10 % from one build to the next
-//! (see `docs/benchmarks.md`).
+//! the `Decoder` into a `PacketBuf`, one into a `Packet`, one through `PacketRef`, one through
+//! serde_json, back to back (1,000 calls per batch, fewer for the large cases). A machine's
+//! clock speed drifts over seconds, which in separate runs (or in criterion's groups, run one
+//! after the other) moves a ratio by tens of percent; within one round the four see the same
+//! speed. For each of the four the program prints the median time per call over the rounds,
+//! and the median over the rounds of its ratio to serde_json's time in the same round. With
+//! `all` instead of a case name it runs every case. Code placement still moves a ratio by up
+//! to 10 % from one build to the next (see `docs/benchmarks.md`).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -23,7 +24,8 @@ use bytes::Bytes;
 use engineio_proto::Utf8Bytes;
 use serde::de::DeserializeOwned;
 use socketio_benches::typed::{
-    self, CASES, Kind, Runner, json_typed_case, ours_typed_case, ref_typed_case,
+    self, CASES, Kind, Runner, json_typed_case, ours_packet_typed_case, ours_typed_case,
+    ref_typed_case,
 };
 use socketio_proto::{DecodeLimits, Decoder};
 
@@ -44,7 +46,7 @@ impl Runner for Walltime {
         let wire: Utf8Bytes = text.to_owned().into();
         let body = &text[text.find(['[', '{']).unwrap_or(0)..];
         let mut decoder = Decoder::new(DecodeLimits::default()).defer_json_check(true);
-        let mut times: [Vec<f64>; 3] = Default::default();
+        let mut times: [Vec<f64>; 4] = Default::default();
         for _ in 0..self.rounds {
             let start = Instant::now();
             for _ in 0..self.batch {
@@ -56,6 +58,16 @@ impl Runner for Walltime {
                 )));
             }
             times[0].push(per_call(start, self.batch));
+            let start = Instant::now();
+            for _ in 0..self.batch {
+                drop(black_box(ours_packet_typed_case::<T>(
+                    &mut decoder,
+                    kind,
+                    black_box(wire.clone()),
+                    attachments,
+                )));
+            }
+            times[3].push(per_call(start, self.batch));
             let start = Instant::now();
             for _ in 0..self.batch {
                 drop(black_box(ref_typed_case::<T>(
@@ -73,12 +85,15 @@ impl Runner for Walltime {
         }
         let ratio = |ours: &[f64]| median(ours.iter().zip(&times[2]).map(|(a, b)| a / b).collect());
         println!(
-            "{:<28} decoder {:>9.1} ns  ref {:>9.1} ns  serde_json {:>9.1} ns  decoder/json {:.3}  ref/json {:.3}",
+            "{:<28} decoder {:>9.1} ns  packet {:>9.1} ns  ref {:>9.1} ns  serde_json {:>9.1} ns  \
+             decoder/json {:.3}  packet/json {:.3}  ref/json {:.3}",
             self.name,
             median(times[0].clone()),
+            median(times[3].clone()),
             median(times[1].clone()),
             median(times[2].clone()),
             ratio(&times[0]),
+            ratio(&times[3]),
             ratio(&times[1]),
         );
     }

@@ -47,8 +47,8 @@ pub enum Kind {
 }
 
 /// `t:CASE`: the connection's deferring `Decoder` (kept from one packet to the next, as a
-/// server keeps it), the text then each attachment, then the typed read; the packet is dropped
-/// here.
+/// server keeps it), the text then each attachment read into a `PacketBuf` (what the server
+/// does), then the typed read; the packet is dropped here.
 ///
 /// # Panics
 ///
@@ -60,11 +60,66 @@ pub fn ours_typed_case<T: DeserializeOwned>(
     text: Utf8Bytes,
     atts: &[Bytes],
 ) -> T {
-    let mut p = d.decode_text(text).expect("decodes");
-    for a in atts {
-        p = d.decode_binary(a.clone()).expect("decodes");
+    // As a runtime feeds its messages: the text, then the attachments; the packet comes with
+    // the last message.
+    let decoded = match atts.split_last() {
+        None => d.read_text(text),
+        Some((last, first)) => {
+            assert!(
+                d.read_text(text).expect("decodes").is_none(),
+                "a binary packet waits"
+            );
+            for a in first {
+                assert!(
+                    d.read_binary(a.clone()).expect("decodes").is_none(),
+                    "waits"
+                );
+            }
+            d.read_binary(last.clone())
+        }
+    };
+    let Ok(Some(p)) = &decoded else {
+        panic!("does not decode: {decoded:?}")
+    };
+    match k {
+        Kind::Connect => p.deserialize(),
+        Kind::Event => p.event_args(),
+        Kind::Ack => p.ack_args(),
     }
-    let p = p.expect("complete");
+    .expect("reads")
+}
+
+/// `p:CASE`: as `t:CASE` through the `Decoder`'s `decode_*` methods, which build a `Packet`.
+///
+/// # Panics
+///
+/// When the case does not decode.
+#[inline(never)]
+pub fn ours_packet_typed_case<T: DeserializeOwned>(
+    d: &mut Decoder,
+    k: Kind,
+    text: Utf8Bytes,
+    atts: &[Bytes],
+) -> T {
+    let decoded = match atts.split_last() {
+        None => d.decode_text(text),
+        Some((last, first)) => {
+            assert!(
+                d.decode_text(text).expect("decodes").is_none(),
+                "a binary packet waits"
+            );
+            for a in first {
+                assert!(
+                    d.decode_binary(a.clone()).expect("decodes").is_none(),
+                    "waits"
+                );
+            }
+            d.decode_binary(last.clone())
+        }
+    };
+    let Ok(Some(p)) = &decoded else {
+        panic!("does not decode: {decoded:?}")
+    };
     let data = p.payload().expect("has a payload");
     match k {
         Kind::Connect => data.deserialize(),
