@@ -6,7 +6,7 @@ use bytes::Bytes;
 use engineio_proto::Utf8Bytes;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
-use socketio_proto::{Binary, DecodeLimits, Decoder, PacketRef};
+use socketio_proto::{Binary, DecodeError, DecodeLimits, Decoder, Packet, PacketBuf, PacketRef};
 
 use crate::{Batch, batch};
 
@@ -46,6 +46,71 @@ pub enum Kind {
     Ack,
 }
 
+/// One of the decoder's two ways in: `read_*` ([`Read`]) or `decode_*` ([`Decode`]).
+trait Way {
+    /// What a complete packet comes as.
+    type Packet;
+    /// The text message.
+    fn text(&mut self, text: Utf8Bytes) -> Result<Option<Self::Packet>, DecodeError>;
+    /// A binary message.
+    fn binary(&mut self, data: Bytes) -> Result<Option<Self::Packet>, DecodeError>;
+}
+
+/// `Decoder::read_text` / `read_binary`: a `PacketBuf`.
+struct Read<'a>(&'a mut Decoder);
+
+impl Way for Read<'_> {
+    type Packet = PacketBuf;
+    #[inline(always)]
+    fn text(&mut self, text: Utf8Bytes) -> Result<Option<PacketBuf>, DecodeError> {
+        self.0.read_text(text)
+    }
+    #[inline(always)]
+    fn binary(&mut self, data: Bytes) -> Result<Option<PacketBuf>, DecodeError> {
+        self.0.read_binary(data)
+    }
+}
+
+/// `Decoder::decode_text` / `decode_binary`: a `Packet`.
+struct Decode<'a>(&'a mut Decoder);
+
+impl Way for Decode<'_> {
+    type Packet = Packet;
+    #[inline(always)]
+    fn text(&mut self, text: Utf8Bytes) -> Result<Option<Packet>, DecodeError> {
+        self.0.decode_text(text)
+    }
+    #[inline(always)]
+    fn binary(&mut self, data: Bytes) -> Result<Option<Packet>, DecodeError> {
+        self.0.decode_binary(data)
+    }
+}
+
+/// Feeds a case's messages as a runtime does: the text, then the attachments; the packet
+/// comes with the last message.
+///
+/// # Panics
+///
+/// When the packet comes before the last message or a message is refused before it.
+#[inline(always)]
+fn feed<W: Way>(
+    way: &mut W,
+    text: Utf8Bytes,
+    atts: &[Bytes],
+) -> Result<Option<W::Packet>, DecodeError> {
+    let Some((last, first)) = atts.split_last() else {
+        return way.text(text);
+    };
+    assert!(
+        way.text(text).expect("decodes").is_none(),
+        "a binary packet waits"
+    );
+    for a in first {
+        assert!(way.binary(a.clone()).expect("decodes").is_none(), "waits");
+    }
+    way.binary(last.clone())
+}
+
 /// `t:CASE`: the connection's deferring `Decoder` (kept from one packet to the next, as a
 /// server keeps it), the text then each attachment read into a `PacketBuf` (what the server
 /// does), then the typed read; the packet is dropped here.
@@ -60,24 +125,7 @@ pub fn ours_typed_case<T: DeserializeOwned>(
     text: Utf8Bytes,
     atts: &[Bytes],
 ) -> T {
-    // As a runtime feeds its messages: the text, then the attachments; the packet comes with
-    // the last message.
-    let decoded = match atts.split_last() {
-        None => d.read_text(text),
-        Some((last, first)) => {
-            assert!(
-                d.read_text(text).expect("decodes").is_none(),
-                "a binary packet waits"
-            );
-            for a in first {
-                assert!(
-                    d.read_binary(a.clone()).expect("decodes").is_none(),
-                    "waits"
-                );
-            }
-            d.read_binary(last.clone())
-        }
-    };
+    let decoded = feed(&mut Read(d), text, atts);
     let Ok(Some(p)) = &decoded else {
         panic!("does not decode: {decoded:?}")
     };
@@ -101,22 +149,7 @@ pub fn ours_packet_typed_case<T: DeserializeOwned>(
     text: Utf8Bytes,
     atts: &[Bytes],
 ) -> T {
-    let decoded = match atts.split_last() {
-        None => d.decode_text(text),
-        Some((last, first)) => {
-            assert!(
-                d.decode_text(text).expect("decodes").is_none(),
-                "a binary packet waits"
-            );
-            for a in first {
-                assert!(
-                    d.decode_binary(a.clone()).expect("decodes").is_none(),
-                    "waits"
-                );
-            }
-            d.decode_binary(last.clone())
-        }
-    };
+    let decoded = feed(&mut Decode(d), text, atts);
     let Ok(Some(p)) = &decoded else {
         panic!("does not decode: {decoded:?}")
     };
