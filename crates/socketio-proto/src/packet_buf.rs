@@ -19,7 +19,8 @@ use crate::packet::{Packet, PacketType, Payload, event_name};
 use crate::{Decoder, PacketRef};
 
 /// A packet as a [`Decoder`] received it: the text message, the header read from it, and the
-/// binary messages that followed it.
+/// binary messages that followed it. The owned counterpart of [`PacketRef`], which reads a
+/// text it borrows.
 ///
 /// [`Decoder::read_text`] and [`Decoder::read_binary`] return one where
 /// [`Decoder::decode_text`] and [`Decoder::decode_binary`] return a [`Packet`]: the same
