@@ -204,7 +204,8 @@ impl Decoder {
     }
 
     /// Decodes the Socket.IO text of an Engine.IO message (the `4` already stripped) into a
-    /// [`Packet`]: [`read_text`](Self::read_text), then [`PacketBuf::into_packet`].
+    /// [`Packet`]: the packet [`read_text`](Self::read_text) then [`PacketBuf::into_packet`]
+    /// give.
     ///
     /// Returns `Ok(None)` when the text is the header of a binary packet whose attachments are
     /// still to come.
@@ -236,8 +237,8 @@ impl Decoder {
     }
 
     /// Decodes a binary Engine.IO message, the next attachment of the pending binary packet,
-    /// into a [`Packet`]: [`read_binary`](Self::read_binary), then
-    /// [`PacketBuf::into_packet`].
+    /// into a [`Packet`]: the packet [`read_binary`](Self::read_binary) then
+    /// [`PacketBuf::into_packet`] give.
     ///
     /// Returns the packet once its last attachment has arrived, `Ok(None)` before.
     ///
@@ -1144,7 +1145,9 @@ mod tests {
         }
     }
 
-    /// `string_stop` against a byte-by-byte search, with and without control characters.
+    /// One stop (or none) at every offset of every text up to 48 bytes, for each kind of stop:
+    /// the first word, the 32-byte block, the words after it and the byte-by-byte end each
+    /// see one.
     #[test]
     fn string_stop_finds_one_stop_at_every_offset_of_short_texts() {
         for len in 0..=48 {
@@ -1164,6 +1167,7 @@ mod tests {
         }
     }
 
+    /// `string_stop` against a byte-by-byte search, with and without control characters.
     fn same_stop(b: &[u8]) -> Result<(), proptest::test_runner::TestCaseError> {
         for controls in [false, true] {
             let expected = b
