@@ -60,6 +60,8 @@ fuzz_target!(|data: &[u8]| {
     let args = format!(r#"["e",{text}]"#);
     let p = Payload::from_json(args.as_str());
     let ours = p.event_args::<(Value,)>().ok().map(|t| t.0);
-    let reference = serde_json::from_str::<SecondElement>(&args).ok().map(|s| s.0);
+    let reference = serde_json::from_str::<SecondElement>(&args)
+        .ok()
+        .map(|s| s.0);
     assert_eq!(ours, reference, "{args:?}");
 });
