@@ -204,8 +204,8 @@ impl Decoder {
     }
 
     /// Decodes the Socket.IO text of an Engine.IO message (the `4` already stripped) into a
-    /// [`Packet`]: the packet [`read_text`](Self::read_text) then [`PacketBuf::into_packet`]
-    /// give.
+    /// [`Packet`]: the same packet as [`read_text`](Self::read_text) followed by
+    /// [`PacketBuf::into_packet`].
     ///
     /// Returns `Ok(None)` when the text is the header of a binary packet whose attachments are
     /// still to come.
@@ -237,8 +237,8 @@ impl Decoder {
     }
 
     /// Decodes a binary Engine.IO message, the next attachment of the pending binary packet,
-    /// into a [`Packet`]: the packet [`read_binary`](Self::read_binary) then
-    /// [`PacketBuf::into_packet`] give.
+    /// into a [`Packet`]: the same packet as [`read_binary`](Self::read_binary) followed by
+    /// [`PacketBuf::into_packet`].
     ///
     /// Returns the packet once its last attachment has arrived, `Ok(None)` before.
     ///
