@@ -182,16 +182,20 @@ impl<'de> Fast<'de> {
     #[inline]
     fn string<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
         let start = self.pos + 1;
-        let b = self.text.as_bytes();
-        let body = b.get(start..).unwrap_or_default();
-        match string_stop(body, true) {
-            Some(len) if body[len] == b'"' => {
-                // `"` is ASCII: both ends are char boundaries.
-                let s = self.text.get(start..start + len).ok_or_else(give_up)?;
+        // `strip_prefix` slices past the quote without a second boundary test.
+        let body = self
+            .text
+            .get(self.pos..)
+            .and_then(|t| t.strip_prefix('"'))
+            .unwrap_or_default();
+        match string_stop(body.as_bytes(), true) {
+            Some(len) if body.as_bytes()[len] == b'"' => {
+                // `"` is ASCII: a char boundary.
+                let s = body.get(..len).ok_or_else(give_up)?;
                 self.pos = start + len + 1;
                 visitor.visit_borrowed_str(s)
             }
-            Some(len) if body[len] == b'\\' => self.escaped_string(start + len, visitor),
+            Some(len) if body.as_bytes()[len] == b'\\' => self.escaped_string(start + len, visitor),
             _ => Err(give_up()),
         }
     }
