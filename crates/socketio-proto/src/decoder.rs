@@ -769,29 +769,33 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 /// character: what the typed readers skip without a parse), or 0. Without `ARGS`, control
 /// characters are not looked for, and the length is not to be used.
 fn event_name_allowed<const ARGS: bool>(rest: &str) -> Option<usize> {
-    let b = rest.as_bytes();
     let allowed = |name: &str| (!is_reserved_event(name)).then_some(());
-    match b.first() {
+    match rest.as_bytes().first() {
         Some(b'-' | b'0'..=b'9') => Some(0),
-        Some(b'"') => match string_stop(&b[1..], ARGS) {
-            // `rest[1..1 + end]` lies between two ASCII bytes: char boundaries.
-            Some(end) if b[1 + end] == b'"' => {
-                allowed(rest.get(1..1 + end)?)?;
-                Some(end + 2)
-            }
-            // A control character (only looked for with `ARGS`): the reader parses such a
-            // name, as the full check does.
-            Some(stop) if b[1 + stop] != b'\\' => match string_stop(&b[1 + stop..], false) {
-                Some(end) if b[1 + stop + end] == b'"' => {
-                    allowed(rest.get(1..1 + stop + end)?).map(|()| 0)
+        // `strip_prefix` slices past the quote without a boundary test.
+        Some(b'"') => {
+            let body = rest.strip_prefix('"')?;
+            let b = body.as_bytes();
+            match string_stop(b, ARGS) {
+                // `body[..end]` ends at an ASCII byte: a char boundary.
+                Some(end) if b[end] == b'"' => {
+                    allowed(body.get(..end)?)?;
+                    Some(end + 2)
                 }
+                // A control character (only looked for with `ARGS`): the reader parses such
+                // a name, as the full check does.
+                Some(stop) if b[stop] != b'\\' => match string_stop(&b[stop..], false) {
+                    Some(end) if b[stop + end] == b'"' => {
+                        allowed(body.get(..stop + end)?).map(|()| 0)
+                    }
+                    Some(_) => name_with_escapes_allowed(rest),
+                    None => None,
+                },
+                // An escape: decode the string (rare; a malformed one goes to the full check).
                 Some(_) => name_with_escapes_allowed(rest),
                 None => None,
-            },
-            // An escape: decode the string (rare; a malformed one goes to the full check).
-            Some(_) => name_with_escapes_allowed(rest),
-            None => None,
-        },
+            }
+        }
         _ => None,
     }
 }
