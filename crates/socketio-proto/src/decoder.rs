@@ -106,6 +106,76 @@ pub struct Decoder {
     pending: Option<Pending>,
     /// Leave the full JSON check of packets without attachments to their consumer.
     defer_json: bool,
+    /// The last short namespace accepted: a client mostly talks on one.
+    memo: NsMemo,
+}
+
+/// A namespace this decoder accepted, with the `,` after it, 16 bytes at most: a header that
+/// starts with the same bytes names a namespace already known to pass the checks, and is read
+/// without the byte scan (one masked 16-byte compare instead). The empty memo (a zero byte
+/// where a text has its `/`) matches nothing. Bytes, not a `u128`, to keep the decoder small
+/// (no 16-byte alignment).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NsMemo {
+    /// The name and its `,`, then zeros.
+    word: [u8; 16],
+    /// 0xff for each byte of the name and its `,`, then zeros.
+    mask: [u8; 16],
+    /// The name's length with its `,`: 2 to 16, or 0.
+    len: u8,
+}
+
+impl Default for NsMemo {
+    fn default() -> Self {
+        Self {
+            word: [0; 16],
+            mask: [0xff; 16],
+            len: 0,
+        }
+    }
+}
+
+impl NsMemo {
+    /// The 16 bytes of `b` from `at`, when there are as many.
+    #[inline(always)]
+    fn window(b: &[u8], at: usize) -> Option<u128> {
+        b.get(at..)
+            .and_then(<[u8]>::first_chunk::<16>)
+            .map(|w| u128::from_le_bytes(*w))
+    }
+
+    /// The mask of the first `len` bytes of a window (`len` at most 16).
+    #[inline(always)]
+    fn mask(len: u8) -> u128 {
+        u128::MAX
+            .checked_shr(8 * (16 - u32::from(len)))
+            .unwrap_or(0)
+    }
+
+    /// The length of the memo's name and `,` when `b` holds them at `at`.
+    #[inline(always)]
+    fn hit(&self, b: &[u8], at: usize) -> Option<usize> {
+        let w = Self::window(b, at)?;
+        let differ = (w ^ u128::from_le_bytes(self.word)) & u128::from_le_bytes(self.mask);
+        (differ == 0).then_some(usize::from(self.len))
+    }
+
+    /// Remembers the name at `at..end` of `b` (with the `,` at `end`) when it fits.
+    #[inline(always)]
+    fn keep(&mut self, b: &[u8], at: usize, end: usize) {
+        let len = end + 1 - at;
+        if let Ok(len) = u8::try_from(len)
+            && len <= 16
+            && let Some(w) = Self::window(b, at)
+        {
+            let mask = Self::mask(len);
+            *self = Self {
+                word: (w & mask).to_le_bytes(),
+                mask: mask.to_le_bytes(),
+                len,
+            };
+        }
+    }
 }
 
 /// A binary packet whose attachments are still arriving.
@@ -139,6 +209,7 @@ impl Decoder {
             limits,
             pending: None,
             defer_json: false,
+            memo: NsMemo::default(),
         }
     }
 
@@ -277,7 +348,7 @@ impl Decoder {
             self.pending = None;
             return Err(DecodeError::UnexpectedText);
         }
-        let (head, start) = check_text(&text, &self.limits)?;
+        let (head, start) = check_text_with(&text, &self.limits, Some(&mut self.memo))?;
         // The header is ASCII, so `start` is a char boundary. The packet keeps the whole
         // text and where its JSON starts: no slice of it is taken.
         let json = text.get(start..).unwrap_or_default();
@@ -378,12 +449,22 @@ pub(crate) fn build(
 /// (a char boundary). [`check_payload`] checks the rest. Allocates nothing.
 #[inline(always)]
 pub(crate) fn check_text(text: &str, limits: &DecodeLimits) -> Result<(Head, usize), DecodeError> {
+    check_text_with(text, limits, None)
+}
+
+/// [`check_text`] with a decoder's namespace memo.
+#[inline(always)]
+fn check_text_with(
+    text: &str,
+    limits: &DecodeLimits,
+    memo: Option<&mut NsMemo>,
+) -> Result<(Head, usize), DecodeError> {
     if text.len() > limits.max_packet_bytes {
         return Err(DecodeError::PacketTooLarge {
             max: limits.max_packet_bytes,
         });
     }
-    parse_header(text, limits)
+    parse_header(text, limits, memo)
 }
 
 /// Checks the JSON of a packet with header `head` as [`Decoder::decode_text`] does: the
@@ -811,7 +892,11 @@ fn name_with_escapes_allowed(rest: &str) -> Option<usize> {
 /// Reads `<type>[<attachments>-][<namespace>,][<ack id>]` and returns the header with the
 /// offset of the JSON.
 #[inline(always)]
-fn parse_header(text: &str, limits: &DecodeLimits) -> Result<(Head, usize), DecodeError> {
+fn parse_header(
+    text: &str,
+    limits: &DecodeLimits,
+    memo: Option<&mut NsMemo>,
+) -> Result<(Head, usize), DecodeError> {
     let b = text.as_bytes();
     let &first = b.first().ok_or(DecodeError::Empty)?;
     let ty = PacketType::from_digit(first).ok_or(DecodeError::UnknownType(first))?;
@@ -838,9 +923,26 @@ fn parse_header(text: &str, limits: &DecodeLimits) -> Result<(Head, usize), Deco
 
     let mut ns = (i, i);
     if b.get(i) == Some(&b'/') {
-        let end = namespace_end(text, i, limits.max_namespace_len)?;
-        ns = (i, end);
-        i = if end < b.len() { end + 1 } else { end };
+        // A namespace the memo holds passed the checks below under the same limits.
+        if let Some(memo) = memo {
+            if let Some(len) = memo.hit(b, i) {
+                ns = (i, i + len - 1);
+                i += len;
+            } else {
+                let end = namespace_end(text, i, limits.max_namespace_len)?;
+                ns = (i, end);
+                if end < b.len() {
+                    memo.keep(b, i, end);
+                    i = end + 1;
+                } else {
+                    i = end;
+                }
+            }
+        } else {
+            let end = namespace_end(text, i, limits.max_namespace_len)?;
+            ns = (i, end);
+            i = if end < b.len() { end + 1 } else { end };
+        }
     }
 
     let mut ack = None;
@@ -987,6 +1089,103 @@ mod tests {
                 .map(|()| end)
                 .map_err(DecodeError::from);
             proptest::prop_assert_eq!(namespace_end(&text, 1, max), reference);
+        }
+    }
+
+    /// What a decoder made of a text, comparable.
+    fn outcome(r: Result<Option<PacketBuf>, DecodeError>) -> Result<Option<Packet>, DecodeError> {
+        r.map(|p| p.map(PacketBuf::into_packet))
+    }
+
+    /// The namespace memo: a name it holds is read without the scan; a longer name, a name
+    /// followed by something other than `,`, or one the limit refuses is read in full.
+    #[test]
+    fn the_namespace_memo_only_skips_names_already_accepted() {
+        let mut d = Decoder::new(DecodeLimits::default());
+        let body = r#"{"sid":"lv_VI97HAXpY6yYW"}"#;
+        for text in [
+            format!("0/custom_nsp,{body}"),
+            format!("0/custom_nsp,{body}"),
+            format!("0/custom_nsp#,{body}"),
+            format!("0/custom_nspx,{body}"),
+            format!("0/custom_ns,{body}"),
+            format!("0/custom_nsp\u{1},{body}"),
+            format!("0/custom_nsp{body}"),
+            format!("0/custom_nsp,{body}"),
+            format!("0{body}"),
+            "0/custom_nsp,".to_owned(),
+            "0/custom_nsp".to_owned(),
+        ] {
+            let fresh = Decoder::new(DecodeLimits::default()).read_text(text.as_str().into());
+            assert_eq!(
+                outcome(d.read_text(text.as_str().into())),
+                outcome(fresh),
+                "{text}"
+            );
+        }
+        let memo = d.memo;
+        assert_eq!(usize::from(memo.len), "/custom_nsp,".len());
+        // A name of fifteen bytes and its `,` fill the sixteen; a longer one is not kept.
+        let text = format!("0/abcdefghijklmn,{body}");
+        assert!(d.read_text(text.as_str().into()).is_ok());
+        assert_eq!(d.memo.len, 16);
+        let text = format!("0/abcdefghijklmno,{body}");
+        assert!(d.read_text(text.as_str().into()).is_ok());
+        assert_eq!(d.memo.len, 16);
+        // Under a tighter limit, no name it refuses is ever kept.
+        let limits = DecodeLimits {
+            max_namespace_len: 4,
+            ..DecodeLimits::default()
+        };
+        let mut d = Decoder::new(limits);
+        for _ in 0..2 {
+            assert!(matches!(
+                d.read_text(format!("0/abcd,{body}").as_str().into()),
+                Err(DecodeError::InvalidNamespace(_))
+            ));
+        }
+        assert_eq!(d.memo.len, 0);
+    }
+
+    proptest::proptest! {
+        /// A decoder kept across packets (its namespace memo filled by the ones before)
+        /// accepts and refuses each text as a fresh decoder does, with the same packet.
+        #[test]
+        fn a_kept_decoder_reads_each_text_as_a_fresh_one(
+            texts in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["0", "1", "2", "3", "4", "51-", "2"]),
+                    proptest::sample::select(vec![
+                        "", "/", "/custom_nsp", "/custom_ns", "/custom_nspp", "/custom_nsp#",
+                        "/custom_nsp?x", "/a", "/a\u{1}", "/\u{e9}", "/a\u{7f}",
+                        "/abcdefghijklmn", "/abcdefghijklmno", "/abcdefghijklm",
+                    ]),
+                    proptest::sample::select(vec![",", ",", ""]),
+                    proptest::sample::select(vec![
+                        "", "{}", "7", r#"["e",1]"#, r#"1["e",{"a":[1,2,3]}]"#,
+                        r#"{"sid":"lv_VI97HAXpY6yYW"}"#, r#"[{"_placeholder":true,"num":0}]"#,
+                        r#"["e",{"_placeholder":true,"num":0}]"#,
+                    ]),
+                ),
+                1..12,
+            ),
+            max_namespace_len in proptest::sample::select(vec![4_usize, 11, 64]),
+            defer in proptest::bool::ANY,
+        ) {
+            let limits = DecodeLimits { max_namespace_len, ..DecodeLimits::default() };
+            let mut kept = Decoder::new(limits).defer_json_check(defer);
+            for (ty, ns, sep, rest) in texts {
+                let text = format!("{ty}{ns}{sep}{rest}");
+                let fresh = Decoder::new(limits)
+                    .defer_json_check(defer)
+                    .read_text(text.as_str().into());
+                proptest::prop_assert_eq!(
+                    outcome(kept.read_text(text.as_str().into())),
+                    outcome(fresh),
+                    "{}", text
+                );
+                kept.reset();
+            }
         }
     }
 
