@@ -923,26 +923,21 @@ fn parse_header(
 
     let mut ns = (i, i);
     if b.get(i) == Some(&b'/') {
-        // A namespace the memo holds passed the checks below under the same limits.
-        if let Some(memo) = memo {
-            if let Some(len) = memo.hit(b, i) {
-                ns = (i, i + len - 1);
-                i += len;
-            } else {
+        // A name the memo holds (ending at its `,`) passed the scan under the same limits.
+        let end = match memo.as_deref().and_then(|m| m.hit(b, i)) {
+            Some(len) => i + len - 1,
+            None => {
                 let end = namespace_end(text, i, limits.max_namespace_len)?;
-                ns = (i, end);
-                if end < b.len() {
+                if let Some(memo) = memo
+                    && end < b.len()
+                {
                     memo.keep(b, i, end);
-                    i = end + 1;
-                } else {
-                    i = end;
                 }
+                end
             }
-        } else {
-            let end = namespace_end(text, i, limits.max_namespace_len)?;
-            ns = (i, end);
-            i = if end < b.len() { end + 1 } else { end };
-        }
+        };
+        ns = (i, end);
+        i = if end < b.len() { end + 1 } else { end };
     }
 
     let mut ack = None;
@@ -1125,6 +1120,17 @@ mod tests {
         }
         let memo = d.memo;
         assert_eq!(usize::from(memo.len), "/custom_nsp,".len());
+        // It matches its own name with the `,`, and nothing that differs in those bytes.
+        let at = |text: &str| memo.hit(format!("{text}{body}").as_bytes(), 1);
+        assert_eq!(at("0/custom_nsp,"), Some(12));
+        assert_eq!(at("0/custom_nspx,"), None);
+        assert_eq!(at("0/custom_nsp#,"), None);
+        assert_eq!(at("0/custom_ns,"), None);
+        assert_eq!(at("0/Custom_nsp,"), None);
+        assert_eq!(
+            NsMemo::default().hit(format!("0/,{body}").as_bytes(), 1),
+            None
+        );
         // A name of fifteen bytes and its `,` fill the sixteen; a longer one is not kept.
         let text = format!("0/abcdefghijklmn,{body}");
         assert!(d.read_text(text.as_str().into()).is_ok());
